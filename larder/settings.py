@@ -154,6 +154,13 @@ SPECTACULAR_SETTINGS = {
 LARDER_DATA_DIR = Path(os.environ.get("LARDER_DATA_DIR", BASE_DIR / "var" / "data"))
 LARDER_ONLINE_STORE = os.environ.get("LARDER_ONLINE_STORE", "sql")
 
+# --- Identity (docs/identity.md) -------------------------------------------------
+# Claim paths, Feast's defaults; `{client_id}` is replaced by LARDER_OIDC_CLIENT_ID.
+LARDER_OIDC_CLIENT_ID = os.environ.get("LARDER_OIDC_CLIENT_ID", "larder-portal")
+LARDER_OIDC_ROLES_CLAIMS = env_list("LARDER_OIDC_ROLES_CLAIMS", "resource_access.{client_id}.roles,roles")
+LARDER_OIDC_GROUPS_CLAIMS = env_list("LARDER_OIDC_GROUPS_CLAIMS", "groups")
+LARDER_OIDC_USERNAME_CLAIMS = env_list("LARDER_OIDC_USERNAME_CLAIMS", "preferred_username,upn,azp,appid,sub")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
