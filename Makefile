@@ -12,13 +12,14 @@ PORT     ?= 8000
 # Unit-tier workers (pytest-xdist); `make test UNIT_WORKERS=0` runs in one process.
 UNIT_WORKERS ?= 2
 
-DEMO_ENV := LARDER_DEMO=1 LARDER_DEBUG=1
+# The demo signs in through the built-in OIDC provider ("Larder ID") and keeps the local form.
+DEMO_ENV := LARDER_DEMO=1 LARDER_DEBUG=1 LARDER_BUILTIN_IDP=1 LARDER_LOCAL_LOGIN=1 LARDER_PUBLIC_URL=http://$(HOST):$(PORT)
 
-.PHONY: run test unit integration lint format data demo clean help
+.PHONY: run test unit browser integration lint format data demo clean help
 
 help:
 	@echo "make run    start the demo at http://$(HOST):$(PORT) (SQLite, example repo, demo users)"
-	@echo "make test   lint, unit tests (SQLite), integration tests (PostgreSQL, Redis)"
+	@echo "make test   lint, unit tests (SQLite), browser tests (Chromium), integration tests (PostgreSQL, Redis)"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make data   regenerate the example repo's Parquet files"
 	@echo "make clean  remove var/, generated data and caches (keeps .venv)"
@@ -39,7 +40,8 @@ demo: $(STAMP) $(DATA)
 	$(DEMO_ENV) $(PY) manage.py migrate --no-input
 	$(DEMO_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(DEMO_ENV) $(PY) manage.py apply $(EXAMPLE)
-	$(DEMO_ENV) $(PY) manage.py demo_setup --url http://$(HOST):$(PORT)
+	$(DEMO_ENV) $(PY) manage.py demo_setup --url http://$(HOST):$(PORT) --no-table
+	$(DEMO_ENV) $(PY) manage.py setup_identity --demo --url http://$(HOST):$(PORT)
 
 run: demo
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl-C stops)"
@@ -58,6 +60,15 @@ format: $(STAMP)
 unit: $(STAMP) $(DATA)
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest tests/unit $(if $(filter-out 0,$(UNIT_WORKERS)),-n $(UNIT_WORKERS))
 
+# Real Chromium against a live server (tests/browser). Needs Debian's /usr/bin/chromium:
+# missing -> a loud skip, or a failure under CI=true (.ci/run installs it).
+browser: $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$${CI:-}" = true ]; then echo "browser tier: /usr/bin/chromium not found (CI=true: failing)"; exit 1; fi; \
+	  echo "!!! SKIPPING BROWSER TIER: /usr/bin/chromium not found (apt-get install chromium) !!!"; exit 0; \
+	fi; \
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest tests/browser -m browser
+
 # tests/services.py decides: PostgreSQL reachable -> run; not reachable -> loud skip,
 # or failure under CI=true. An empty integration tier (exit 5) is not a failure.
 integration: $(STAMP)
@@ -70,6 +81,7 @@ integration: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory browser
 	$(MAKE) --no-print-directory integration
 
 clean:

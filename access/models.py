@@ -1,8 +1,10 @@
-"""Permissions with Feast's semantics, scoped to one project."""
+"""Permissions with Feast's semantics, scoped to one project; API tokens and service accounts."""
 
 import contextlib
 import re
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -84,3 +86,64 @@ class Permission(RegistryObject):
         # `READ` verbatim and silently never match a READ_ONLINE request.
         self.normalize()
         super().save(*args, **kwargs)
+
+
+# --- Identity objects (issue 3): not registry objects, so not behind the Permission gate;
+# each is reachable only by its owner (the token page) or a superuser (the admin).
+
+
+def api_token_default_expiry() -> datetime:
+    return datetime.now(UTC) + timedelta(days=settings.LARDER_API_TOKEN_DEFAULT_DAYS)
+
+
+class ApiToken(models.Model):
+    """A personal API token: `lrd_<prefix>_<secret>`, shown once, stored as its SHA-256.
+
+    It carries its owner's roles (their Django Groups) at the time of each call. The
+    prefix finds the row cheaply and names the token in lists; the digest proves it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=api_token_default_expiry)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} (lrd_{self.prefix}_…)"
+
+    def status(self, now: datetime | None = None) -> str:
+        """`revoked`, `expired` or `active`, in that order of precedence."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= (now or datetime.now(UTC)):
+            return "expired"
+        return "active"
+
+
+class ServiceAccount(models.Model):
+    """A non-human caller: its own Django user (whose Groups an admin sets as its roles)
+    and the OAuth client (client-credentials) it gets tokens with."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account")
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="service_account",
+    )
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()

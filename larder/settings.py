@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.utils.functional import lazy
+
+from access.identity.signing_key import signing_key_pem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,11 +49,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "oauth2_provider",  # access.ServiceAccount links to its Application (identity issue)
+    "mozilla_django_oidc",
     "access",
     "catalog",
     "serving",
     "materialization",
 ]
+# Named explicitly: migrations that point at django-oauth-toolkit's (swappable) Application
+# resolve it through this setting (access.ServiceAccount.application).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -131,6 +139,7 @@ LARDER_API_PREFIXES = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "access.api.SessionAuthentication",
+        "access.identity.authentication.BearerAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.api.IsAuthenticatedGate"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -153,6 +162,8 @@ SPECTACULAR_SETTINGS = {
 # Where feature repos' relative paths (Parquet files) are resolved at apply time.
 LARDER_DATA_DIR = Path(os.environ.get("LARDER_DATA_DIR", BASE_DIR / "var" / "data"))
 LARDER_ONLINE_STORE = os.environ.get("LARDER_ONLINE_STORE", "sql")
+# With LARDER_ONLINE_STORE=redis: REDIS_URL names a Redis Cluster seed node (serving/online/redis.py).
+LARDER_REDIS_CLUSTER = env_bool("LARDER_REDIS_CLUSTER", False)
 
 # --- Identity (docs/identity.md) -------------------------------------------------
 # Claim paths, Feast's defaults; `{client_id}` is replaced by LARDER_OIDC_CLIENT_ID.
@@ -160,6 +171,122 @@ LARDER_OIDC_CLIENT_ID = os.environ.get("LARDER_OIDC_CLIENT_ID", "larder-portal")
 LARDER_OIDC_ROLES_CLAIMS = env_list("LARDER_OIDC_ROLES_CLAIMS", "resource_access.{client_id}.roles,roles")
 LARDER_OIDC_GROUPS_CLAIMS = env_list("LARDER_OIDC_GROUPS_CLAIMS", "groups")
 LARDER_OIDC_USERNAME_CLAIMS = env_list("LARDER_OIDC_USERNAME_CLAIMS", "preferred_username,upn,azp,appid,sub")
+
+# --- Bearer tokens on the API (access.identity.authentication, docs/api.md) ------------
+# Verifiers tried in order; each claims only its own kind of token: personal `lrd_`
+# tokens, Kubernetes service-account JWTs, OIDC JWTs, opaque provider tokens.
+LARDER_BEARER_VERIFIERS = [
+    "access.identity.personal_tokens.verify",
+    "access.identity.kubernetes.verify",  # only when LARDER_AUTH_KUBERNETES (docs/identity-kubernetes.md)
+    "access.identity.jwt_tokens.verify",
+    "access.identity.dot_tokens.verify",  # the built-in provider's opaque tokens (service accounts)
+]
+# OIDC JWT access tokens (access.identity.jwt_tokens): the discovery document, or the JWKS
+# URL and issuer given explicitly (explicit values win). Neither: JWTs are not accepted.
+LARDER_OIDC_DISCOVERY_URL = os.environ.get("LARDER_OIDC_DISCOVERY_URL", "")
+LARDER_OIDC_JWKS_URL = os.environ.get("LARDER_OIDC_JWKS_URL", "")
+LARDER_OIDC_ISSUER = os.environ.get("LARDER_OIDC_ISSUER", "")
+LARDER_OIDC_AUDIENCE = env_list("LARDER_OIDC_AUDIENCE")  # checked only when set; any one must match
+LARDER_OIDC_ALGORITHMS = env_list("LARDER_OIDC_ALGORITHMS", "RS256,ES256")  # asymmetric only: none/HS* never
+LARDER_OIDC_LEEWAY_SECONDS = int(os.environ.get("LARDER_OIDC_LEEWAY_SECONDS", "10"))
+LARDER_OIDC_JWKS_CACHE_SECONDS = int(os.environ.get("LARDER_OIDC_JWKS_CACHE_SECONDS", "300"))
+LARDER_OIDC_JWKS_MIN_REFRESH_SECONDS = int(os.environ.get("LARDER_OIDC_JWKS_MIN_REFRESH_SECONDS", "30"))
+LARDER_OIDC_HTTP_TIMEOUT_SECONDS = float(os.environ.get("LARDER_OIDC_HTTP_TIMEOUT_SECONDS", "5"))
+# Personal API tokens (the /account/tokens/ page): lifetime in days, default and maximum.
+LARDER_API_TOKEN_DEFAULT_DAYS = int(os.environ.get("LARDER_API_TOKEN_DEFAULT_DAYS", "30"))
+LARDER_API_TOKEN_MAX_DAYS = int(os.environ.get("LARDER_API_TOKEN_MAX_DAYS", "365"))
+
+# --- Kubernetes service-account tokens (docs/identity-kubernetes.md) ------------------
+# Off by default. Larder's namespace is where RoleBindings give service accounts roles.
+LARDER_AUTH_KUBERNETES = env_bool("LARDER_AUTH_KUBERNETES", False)
+_K8S_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+LARDER_KUBERNETES_NAMESPACE = (
+    os.environ.get("LARDER_KUBERNETES_NAMESPACE")
+    or (_K8S_NAMESPACE_FILE.read_text().strip() if _K8S_NAMESPACE_FILE.is_file() else "")
+    or "larder"
+)
+# Empty: in-cluster config (kubernetes.config.load_incluster_config).
+LARDER_KUBERNETES_API_URL = os.environ.get("LARDER_KUBERNETES_API_URL", "")
+LARDER_KUBERNETES_CA_FILE = os.environ.get("LARDER_KUBERNETES_CA_FILE", "")
+LARDER_KUBERNETES_TOKEN_FILE = os.environ.get("LARDER_KUBERNETES_TOKEN_FILE", "")
+LARDER_KUBERNETES_CACHE_SECONDS = float(os.environ.get("LARDER_KUBERNETES_CACHE_SECONDS", "60"))
+
+# --- Browser login (OIDC) and the built-in provider (docs/identity.md) ----------------
+# Where browsers and the portal itself reach this site (the built-in provider's issuer,
+# its registered redirect URIs, the server-to-server token calls).
+LARDER_PUBLIC_URL = os.environ.get("LARDER_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The app's own OIDC provider under /o/ with its sign-in page /idp/login/ (the demo's);
+# off in production, where an external provider is configured instead.
+LARDER_BUILTIN_IDP = env_bool("LARDER_BUILTIN_IDP", False)
+# The local username/password form on /accounts/login/ and /admin/login/ (the demo's).
+LARDER_LOCAL_LOGIN = env_bool("LARDER_LOCAL_LOGIN", False)
+# The sign-in button's "Sign in with <name>"; default "Larder ID" for the built-in provider.
+LARDER_OIDC_PROVIDER_NAME = os.environ.get("LARDER_OIDC_PROVIDER_NAME", "")
+# An external provider: LARDER_OIDC_DISCOVERY_URL (above), and/or these, which win over it.
+LARDER_OIDC_AUTHORIZATION_ENDPOINT = os.environ.get("LARDER_OIDC_AUTHORIZATION_ENDPOINT", "")
+LARDER_OIDC_TOKEN_ENDPOINT = os.environ.get("LARDER_OIDC_TOKEN_ENDPOINT", "")
+LARDER_OIDC_USERINFO_ENDPOINT = os.environ.get("LARDER_OIDC_USERINFO_ENDPOINT", "")
+LARDER_OIDC_END_SESSION_ENDPOINT = os.environ.get("LARDER_OIDC_END_SESSION_ENDPOINT", "")
+LARDER_OIDC_CLIENT_SECRET = os.environ.get("LARDER_OIDC_CLIENT_SECRET", "")
+# Read when LARDER_OIDC_CLIENT_SECRET is empty; `manage.py setup_identity` writes it.
+LARDER_OIDC_CLIENT_SECRET_FILE = Path(
+    os.environ.get("LARDER_OIDC_CLIENT_SECRET_FILE") or BASE_DIR / "var" / "oidc-client-secret"
+)
+LARDER_OIDC_SCOPES = os.environ.get("LARDER_OIDC_SCOPES", "openid email profile")
+# The built-in provider's RS256 key: the PEM itself (production), else a file made on first use.
+LARDER_OIDC_SIGNING_KEY = os.environ.get("LARDER_OIDC_SIGNING_KEY", "")
+LARDER_OIDC_SIGNING_KEY_FILE = Path(
+    os.environ.get("LARDER_OIDC_SIGNING_KEY_FILE") or BASE_DIR / "var" / "oidc-signing-key.pem"
+)
+# The scope a built-in provider token needs for the API (client credentials: `scope=api`).
+LARDER_API_SCOPE = os.environ.get("LARDER_API_SCOPE", "api")
+
+LARDER_PUBLIC_PATHS = [
+    *LARDER_PUBLIC_PATHS,
+    "/oidc/",  # authenticate, callback
+    *(["/o/", "/idp/login/"] if LARDER_BUILTIN_IDP else []),  # the provider's endpoints and sign-in page
+]
+AUTHENTICATION_BACKENDS = [
+    "access.identity.oidc_backend.LarderOIDCBackend",
+    "django.contrib.auth.backends.ModelBackend",  # the built-in provider's users; the local form
+]
+
+# mozilla-django-oidc (endpoints and secret: access.identity.rp, resolved per login).
+OIDC_RP_CLIENT_ID = LARDER_OIDC_CLIENT_ID
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = LARDER_OIDC_SCOPES
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of RP-initiated logout
+OIDC_TIMEOUT = LARDER_OIDC_HTTP_TIMEOUT_SECONDS
+OIDC_OP_LOGOUT_URL_METHOD = "access.identity.rp.provider_logout_url"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?failed=1"
+
+# django-oauth-toolkit: the built-in provider.
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": lazy(signing_key_pem, str)() if LARDER_BUILTIN_IDP else "",
+    "OIDC_ISS_ENDPOINT": f"{LARDER_PUBLIC_URL}/o",
+    "OAUTH2_VALIDATOR_CLASS": "access.identity.provider.LarderOAuth2Validator",
+    "SCOPES": {
+        "openid": "Sign you in",
+        "profile": "Your username and name",
+        "email": "Your email address",
+        LARDER_API_SCOPE: "Call the Larder API as you (or as the service account)",
+    },
+    "DEFAULT_SCOPES": [LARDER_API_SCOPE],
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("LARDER_OAUTH_ACCESS_TOKEN_SECONDS", "3600")),
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,  # access.identity.idp decides when to ask
+    # RFC 9700 now rather than at DOT 4.0: no implicit or password grant, S256 PKCE only,
+    # no tokens in query strings, token text never stored (only its SHA-256).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+}
 
 LOGGING = {
     "version": 1,

@@ -4,9 +4,14 @@ pytest-django loads settings before any conftest runs, so the test flag is set h
 """
 
 import os
+import tempfile
 import warnings
 
 os.environ.setdefault("LARDER_TESTING", "1")
+# The built-in provider is mounted in tests (its routes are walked by the URL-gate test);
+# its signing key goes to a per-process temporary file, never var/.
+os.environ.setdefault("LARDER_BUILTIN_IDP", "1")
+os.environ.setdefault("LARDER_OIDC_SIGNING_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="larder-test-"), "oidc.pem"))
 
 from .settings import *  # noqa: F403
 

@@ -80,3 +80,22 @@ def sync_groups(user: AbstractBaseUser, identity: Identity) -> bool:
 
     forget_principal(user)
     return True
+
+
+class LocalAccountConflict(Exception):
+    """An external provider's username names an account that signs in with a local password."""
+
+
+def refuse_local_account(user: AbstractBaseUser, external: bool) -> None:
+    """An external provider must not sign in as an account that has a local password.
+
+    Usernames from a provider are often editable by their owner (`preferred_username`);
+    without this, a provider user who calls themselves `admin` would become the local
+    superuser `admin`. Accounts the provider created have no usable password, so they
+    are unaffected, and an admin may still promote them. The built-in provider is the
+    local user store itself, so it is not "external"."""
+    if external and user.has_usable_password():
+        raise LocalAccountConflict(
+            f"the provider's user {user.get_username()!r} matches a local account with a password; "
+            "rename one of them (Larder will not merge them)"
+        )

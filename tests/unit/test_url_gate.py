@@ -29,7 +29,8 @@ from django.urls import URLPattern, URLResolver, converters, get_resolver, resol
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RoutePattern
 
-from access.models import Permission
+from access.identity.personal_tokens import issue_token
+from access.models import Permission, ServiceAccount
 from catalog.models import FeatureView, RegistryChange
 from tests.unit.registry_data import build_registry
 
@@ -37,8 +38,26 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "secretw"
 PROJECT = f"{SECRET}_proj"
-# Routes anonymous users may reach (full route text as Django joins it).
-PUBLIC = {"health", "accounts/login/"}
+# Routes anonymous users may reach (full route text as Django joins it). Every route under
+# a public prefix of settings.LARDER_PUBLIC_PATHS must be named here (test_public_paths_are_listed).
+PUBLIC = {
+    "health",
+    "accounts/login/",
+    # the OIDC client: starts the code flow; takes the provider's answer
+    "oidc/authenticate/",
+    "oidc/callback/",
+    # the built-in provider (LARDER_BUILTIN_IDP): each checks its own client or token, or
+    # sends to its own sign-in page
+    "idp/login/",
+    "o/authorize/",
+    "o/token/",
+    "o/revoke_token/",
+    "o/introspect/",
+    "o/.well-known/openid-configuration",
+    "o/.well-known/jwks.json",
+    "o/userinfo/",
+    "o/logout/",
+}
 # Admin routes an authenticated non-staff user may get a 200 from: the admin's own login form.
 ADMIN_OPEN_TO_USERS = {"admin/login/"}
 KNOWN_CONVERTERS = (
@@ -171,6 +190,8 @@ def param_values(name: str, before: str, registry: dict) -> list[str]:
             raise Unfillable(f"<{name}> after {before!r}: no model")
         first = model._default_manager.order_by("pk").first()
         return [str(first.pk) if first else "1"]
+    if name == "token_id":  # someone else's API token: the page must answer 404, never show it
+        return [str(registry["api_token"].pk)]
     if name == "content_type_id":
         return [str(ContentType.objects.get_for_model(FeatureView).pk)]
     if name == "app_label":
@@ -364,6 +385,10 @@ def registry():
     Group.objects.create(name=f"{SECRET}_role")  # the fixture permission's role; nobody holds it
     objects["user"] = User.objects.create_user("norole", password="pw")
     objects["staff"] = User.objects.create_user("norolestaff", password="pw", is_staff=True)
+    # Identity objects of another user: the token page and the admin must keep them out of sight.
+    owner = User.objects.create_user("tokenowner", password="pw")
+    objects["api_token"] = issue_token(owner, f"{SECRET} token", 30)[0]
+    ServiceAccount.objects.create(user=User.objects.create_user("svc"), description=f"{SECRET} service account")
     objects["names"] = {
         "project": PROJECT,
         "entity": objects["entity"].name,
@@ -389,6 +414,18 @@ def test_every_url_is_gated(registry):
     assert len(routes) > 100  # the admin, the API and the pages are all there
     assert walk_violations(registry) == []
     assert registry_counts() == before  # the no-role user's POSTs and DELETEs changed nothing
+
+
+def test_public_paths_are_listed(registry):
+    """LARDER_PUBLIC_PATHS opens whole prefixes (/o/, /oidc/): every route they open is in
+    PUBLIC, so a new route under a public prefix is a decision made here, not an accident;
+    and every PUBLIC route exists (the built-in provider is on in the test settings)."""
+    from access.middleware import is_public_path
+
+    routes = {route.text: route for route in iter_routes(get_resolver().url_patterns)}
+    opened = {text for text, route in routes.items() if any(is_public_path(u) for u in build_urls(route, registry))}
+    assert opened == PUBLIC
+    assert settings.LARDER_BUILTIN_IDP
 
 
 def test_the_walk_reaches_real_objects(registry, make_user):

@@ -86,7 +86,7 @@ def demo_passwords(path: Path) -> dict[str, str]:
     stored = read_credentials(path)
     passwords = {name: stored.get(name) or new_password() for name in users}
     if passwords != {name: stored.get(name) for name in users}:
-        write_credentials(path, passwords)
+        write_credentials(path, {**stored, **passwords})  # keeps what setup_identity stored there
     return passwords
 
 
@@ -123,9 +123,18 @@ class Command(BaseCommand):
         parser.add_argument("--credentials-file", type=Path, default=None, help="default: var/demo-credentials.txt")
         parser.add_argument("--force", action="store_true", help="run even when LARDER_DEMO/LARDER_DEBUG are unset")
         parser.add_argument("--url", default=DEMO_URL, help="the address shown in the login table")
+        parser.add_argument(
+            "--no-table", action="store_true", help="print no login table (`setup_identity --demo` prints it)"
+        )
 
     def handle(
-        self, *args, credentials_file: Path | None = None, force: bool = False, url: str = DEMO_URL, **options
+        self,
+        *args,
+        credentials_file: Path | None = None,
+        force: bool = False,
+        url: str = DEMO_URL,
+        no_table: bool = False,
+        **options,
     ) -> None:
         if not (force or settings.DEBUG or env_bool("LARDER_DEMO", False)):
             raise CommandError("demo_setup creates users with known passwords: set LARDER_DEMO=1 (or pass --force)")
@@ -141,17 +150,31 @@ class Command(BaseCommand):
                     changed.append(spec.username)
         summary = f"demo users: {', '.join(changed)} created or updated" if changed else "demo users: up to date"
         self.stdout.write(summary)
-        self.stdout.write(self.login_table(passwords, path, url))
+        if not no_table:
+            self.stdout.write(login_table(passwords, path, url))
 
-    def login_table(self, passwords: dict[str, str], path: Path, url: str) -> str:
-        source = "LARDER_DEMO_PASSWORD" if os.environ.get("LARDER_DEMO_PASSWORD") else str(path)
-        rows = [("user", "password", "role", "may")]
-        for spec in DEMO_USERS:
-            password = "(none: service account)" if spec.service_account else passwords[spec.username]
-            rows.append((spec.username, password, spec.role or "superuser", spec.what))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = ["", "=" * 78, f"  Larder demo: open {url} and sign in as", ""]
-        for row in rows:
-            lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
-        lines += ["", f"  (passwords from {source})", "=" * 78, ""]
-        return "\n".join(lines)
+
+def login_table(passwords: dict[str, str], path: Path, url: str, clients: dict[str, str] | None = None) -> str:
+    """The one table `make run` ends with: the demo logins and, once `setup_identity
+    --demo` has made them, the service accounts' client credentials (client id -> secret)."""
+    source = "LARDER_DEMO_PASSWORD" if os.environ.get("LARDER_DEMO_PASSWORD") else str(path)
+    clients = clients or {}
+    rows = [("user", "password", "role", "may")]
+    for spec in DEMO_USERS:
+        password = "(none: service account)" if spec.service_account else passwords[spec.username]
+        rows.append((spec.username, password, spec.role or "superuser", spec.what))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    how = 'click "Sign in with Larder ID"' if settings.LARDER_BUILTIN_IDP else "sign in"
+    lines = ["", "=" * 78, f"  Larder demo: open {url}, {how} and sign in as", ""]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+    lines += ["", f"  (passwords from {source})"]
+    for client_id, secret in clients.items():
+        lines += [
+            "",
+            f"  REST client {client_id} (client credentials; its roles are the user {client_id}'s):",
+            f"    client id {client_id}   client secret {secret}",
+            f"    curl -u {client_id}:{secret} -d grant_type=client_credentials -d scope=api {url}/o/token/",
+        ]
+    lines += ["=" * 78, ""]
+    return "\n".join(lines)
