@@ -5,7 +5,6 @@ pytest-django loads settings before any conftest runs, so the test flag is set h
 
 import os
 import tempfile
-import warnings
 
 os.environ.setdefault("LARDER_TESTING", "1")
 # The built-in provider is mounted in tests (its routes are walked by the URL-gate test);
@@ -18,5 +17,3 @@ from .settings import *  # noqa: F403
 # Users are created in most tests; the default PBKDF2 costs ~0.2 s each.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# var/static exists only after collectstatic; whitenoise's warning about it is noise here.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
