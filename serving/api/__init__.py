@@ -1,0 +1,1 @@
+"""Feast's feature-server endpoints: /get-online-features, /push, /write-to-online-store."""
