@@ -2,6 +2,10 @@
 
 from django.db import models
 
+from serving.historical.models import HistoricalJob  # the historical API's jobs (serving/historical)
+
+__all__ = ["HistoricalJob", "OnlineStoreRow"]
+
 
 class OnlineStoreRow(models.Model):
     """The latest row of one entity for one feature view (serving.online.sql).
