@@ -147,13 +147,15 @@ def restrict(queryset: QuerySet, user: Any, actions: ActionArg = Action.DESCRIBE
     partial = [p for p in candidates if p.project_id not in whole]
     condition = Q(**{f"{project_field}__in": whole})
     if partial:
+        # Tags are read (and JSON-decoded, the bulk of the cost) only when a permission needs them.
+        need_tags = any(p.required_tags for p in partial)
         rows = queryset.filter(**{f"{project_field}__in": {p.project_id for p in partial}}).values_list(
-            "pk", project_field, "name", "tags"
+            "pk", project_field, "name", *(["tags"] if need_tags else [])
         )
         allowed = [
             pk
-            for pk, project_id, name, tags in rows
-            if any(_grants(p, rtype, wanted, project_id, name, tags) for p in partial)
+            for pk, project_id, name, *tags in rows
+            if any(_grants(p, rtype, wanted, project_id, name, tags[0] if tags else {}) for p in partial)
         ]
         condition |= Q(pk__in=allowed)
     return queryset.filter(condition)

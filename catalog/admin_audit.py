@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
+from catalog import search_index
 from catalog.models import Project, RegistryChange
 
 ACTOR = "admin"
@@ -72,3 +73,4 @@ def bump_versions(project_ids: Iterable[int | None]) -> None:
     ids = {pk for pk in project_ids if pk is not None}
     if ids:
         Project.objects.filter(pk__in=ids).update(version=F("version") + 1, updated_at=timezone.now())
+        search_index.projects_changed(ids)  # after commit (issue 7: the search index)

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "oauth2_provider",  # access.ServiceAccount links to its Application (identity issue)
     "mozilla_django_oidc",
+    "django_htmx",  # serves htmx.min.js from the installed package; request.htmx
+    "django_celery_beat",  # materialization schedules: PeriodicTask rows read by `celery beat`
     "access",
     "catalog",
     "serving",
@@ -70,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.middleware.LoginRequiredMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "larder.urls"
@@ -85,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "materialization.alerts.context_processor",  # the failed-schedule banner in base.html
             ],
         },
     },
@@ -119,6 +123,12 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js comes from the installed plotly package (never a CDN, never a committed copy).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "catalog.staticfinders.PackageFileFinder",
+]
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -164,6 +174,14 @@ LARDER_DATA_DIR = Path(os.environ.get("LARDER_DATA_DIR", BASE_DIR / "var" / "dat
 LARDER_ONLINE_STORE = os.environ.get("LARDER_ONLINE_STORE", "sql")
 # With LARDER_ONLINE_STORE=redis: REDIS_URL names a Redis Cluster seed node (serving/online/redis.py).
 LARDER_REDIS_CLUSTER = env_bool("LARDER_REDIS_CLUSTER", False)
+# The project the feature-server endpoints serve when a request names none (Feast clients
+# never do); empty: the only project, if there is exactly one (serving/api/base.py).
+LARDER_SERVING_PROJECT = os.environ.get("LARDER_SERVING_PROJECT", "")
+# Offline engines (serving/offline/): DuckDB's per-call memory cap and threads (it spills
+# to LARDER_DUCKDB_TEMP_DIR beyond the cap); postgres sources name their DSN's variable.
+LARDER_DUCKDB_MEMORY_LIMIT = os.environ.get("LARDER_DUCKDB_MEMORY_LIMIT", "2GB")
+LARDER_DUCKDB_THREADS = int(os.environ.get("LARDER_DUCKDB_THREADS", "2"))
+LARDER_DUCKDB_TEMP_DIR = os.environ.get("LARDER_DUCKDB_TEMP_DIR", "")  # "" = <system temp>/larder-duckdb
 
 # --- Identity (docs/identity.md) -------------------------------------------------
 # Claim paths, Feast's defaults; `{client_id}` is replaced by LARDER_OIDC_CLIENT_ID.
@@ -287,6 +305,91 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
+
+# --- Celery (larder/celery.py; historical jobs, materialization) ---------------------
+# Redis when REDIS_URL is set; otherwise kombu's filesystem transport under var/celery/,
+# which needs no server (a worker beside `make run`: `celery -A larder worker`). Job
+# state lives in our own tables (HistoricalJob...), so no result backend is needed
+# without Redis. LARDER_CELERY_EAGER runs tasks in the calling process (tests, demos).
+_CELERY_DIR = Path(os.environ.get("LARDER_CELERY_DIR") or BASE_DIR / "var" / "celery")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL or None
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_CELERY_DIR / "queue"),
+        "data_folder_out": str(_CELERY_DIR / "queue"),
+        "control_folder": str(_CELERY_DIR / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem://")
+    else {}
+)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered, not lost...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...also when the worker process is killed
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long jobs: a worker takes one at a time
+CELERY_TASK_ALWAYS_EAGER = env_bool("LARDER_CELERY_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = CELERY_TASK_ALWAYS_EAGER
+CELERY_TIMEZONE = "UTC"
+# Periodic tasks run by `celery -A larder beat` (the materialization issue adds its own).
+CELERY_BEAT_SCHEDULE = {
+    "historical-results-cleanup": {"task": "serving.historical.cleanup_expired_results", "schedule": 3600.0},
+}
+
+# --- Materialization (materialization/, docs/materialization.md) -------------------------
+# `celery -A larder beat` reads schedules from the database (django-celery-beat), where
+# feature views' schedules (repo `schedule:` or the admin) are kept.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE["materialization-recover-stalled"] = {
+    "task": "materialization.recover_stalled",
+    "schedule": float(os.environ.get("LARDER_MATERIALIZE_RECOVER_SECONDS", "60")),
+}
+# Redis redelivers a message its worker never acknowledged (a killed worker) after this
+# many seconds; it must exceed the longest partition, or a running one is delivered twice
+# (harmless: the second waits for the first's lease, but it ties up a worker).
+# Each worker looks for such messages every LARDER_CELERY_RESTORE_SECONDS.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": float(os.environ.get("LARDER_CELERY_VISIBILITY_TIMEOUT", "3600")),
+        "unacked_restore_interval": float(os.environ.get("LARDER_CELERY_RESTORE_SECONDS", "10")),
+        "unacked_restore_throttle": 1,
+    }
+# incremental runs with no earlier interval and no ttl look back this far (Feast: 52 weeks).
+LARDER_MATERIALIZE_DEFAULT_LOOKBACK_DAYS = float(os.environ.get("LARDER_MATERIALIZE_DEFAULT_LOOKBACK_DAYS", "364"))
+# Rows per online-store write (Feast's local engine: 10,000); bounds memory with one Arrow batch.
+LARDER_MATERIALIZE_BATCH_ROWS = int(os.environ.get("LARDER_MATERIALIZE_BATCH_ROWS", "10000"))
+# Fan-out: one partition (its own Celery task) per this many days of window, at most MAX; cut
+# by `time` slices or `entity` hash buckets (API/CLI can choose per call; docs/materialization.md).
+LARDER_MATERIALIZE_PARTITION_DAYS = float(os.environ.get("LARDER_MATERIALIZE_PARTITION_DAYS", "30"))
+LARDER_MATERIALIZE_PARTITION_BY = os.environ.get("LARDER_MATERIALIZE_PARTITION_BY", "time")
+LARDER_MATERIALIZE_MAX_PARTITIONS = int(os.environ.get("LARDER_MATERIALIZE_MAX_PARTITIONS", "8"))
+# A running partition reports progress (and its heartbeat) this often; with no heartbeat for
+# STALE seconds it is presumed dead and taken over; a partition never claimed REQUEUE
+# seconds after its job was made is queued again (a lost message).
+LARDER_MATERIALIZE_PROGRESS_SECONDS = float(os.environ.get("LARDER_MATERIALIZE_PROGRESS_SECONDS", "1"))
+LARDER_MATERIALIZE_STALE_SECONDS = float(os.environ.get("LARDER_MATERIALIZE_STALE_SECONDS", "60"))
+LARDER_MATERIALIZE_REQUEUE_SECONDS = float(os.environ.get("LARDER_MATERIALIZE_REQUEUE_SECONDS", "300"))
+# An unreachable online store is retried this many times, with backoff 2, 4, 8... s (capped).
+LARDER_MATERIALIZE_MAX_RETRIES = int(os.environ.get("LARDER_MATERIALIZE_MAX_RETRIES", "5"))
+LARDER_MATERIALIZE_RETRY_MAX_SECONDS = float(os.environ.get("LARDER_MATERIALIZE_RETRY_MAX_SECONDS", "60"))
+# Tests only (read only under LARDER_TESTING): every partition waits this long first.
+LARDER_MATERIALIZE_TEST_DELAY_SECONDS = (
+    float(os.environ.get("LARDER_MATERIALIZE_TEST_DELAY_SECONDS", "0")) if env_bool("LARDER_TESTING", False) else 0.0
+)
+# Failed scheduled jobs: a log line and a banner always; a JSON POST here too when set.
+LARDER_ALERT_WEBHOOK_URL = os.environ.get("LARDER_ALERT_WEBHOOK_URL", "")
+
+# --- Historical retrieval (serving/historical, docs/api.md) ------------------------------
+# More entity rows than this run as a Celery job (202 + job URL) instead of in the request.
+LARDER_HISTORICAL_ASYNC_ROWS = int(os.environ.get("LARDER_HISTORICAL_ASYNC_ROWS", "100000"))
+# A job's result (LARDER_DATA_DIR/results/<id>.parquet) is kept this long after it finishes.
+LARDER_HISTORICAL_RESULT_TTL_HOURS = float(os.environ.get("LARDER_HISTORICAL_RESULT_TTL_HOURS", "24"))
+# A job joins its entity rows in chunks of this many rows (progress, bounded memory).
+LARDER_HISTORICAL_CHUNK_ROWS = int(os.environ.get("LARDER_HISTORICAL_CHUNK_ROWS", "250000"))
+# entity_sql (postgres sources): the query's statement timeout, and the most rows it may return.
+LARDER_ENTITY_SQL_TIMEOUT_SECONDS = float(os.environ.get("LARDER_ENTITY_SQL_TIMEOUT_SECONDS", "60"))
+LARDER_ENTITY_SQL_MAX_ROWS = int(os.environ.get("LARDER_ENTITY_SQL_MAX_ROWS", "10000000"))
 
 LOGGING = {
     "version": 1,

@@ -16,4 +16,3 @@ from .settings import *  # noqa: F403
 
 # Users are created in most tests; the default PBKDF2 costs ~0.2 s each.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-

@@ -13,6 +13,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/", include("access.urls")),
     path("api/v1/", include("catalog.api.urls")),
+    path("api/v1/", include("serving.historical.urls")),  # historical-features and its jobs
     path("api/", include("larder.schema_urls")),
+    # Feast's feature-server endpoints at the root: /get-online-features, /push, /write-to-online-store.
+    path("", include("serving.api.urls")),
+    # /materialize, /materialize-incremental, /api/v1/materialization-jobs, the jobs page /materialization/.
+    path("", include("materialization.urls")),
     path("", include("catalog.urls")),
 ]

@@ -8,7 +8,8 @@ slash twins stay out of the OpenAPI schema.
 from django.urls import URLPattern, path
 from rest_framework.views import APIView
 
-from . import views
+from . import lineage, views
+from .search import SearchView
 from .specs import OBJECT_TYPES, PROJECT, RegistryType
 
 app_name = "catalog-api"
@@ -55,4 +56,19 @@ urlpatterns = [
     *feast_path(
         "features/<str:feature_view>/<str:name>", views.FeatureDetailView, "feature-detail", http_method_names=READ
     ),
+    *feast_path("search", SearchView, "search", http_method_names=READ),
+    # Lineage (catalog/api/lineage.py): one route per object type, Feast's
+    # /lineage/objects/{object_type}/{object_name} with the type spelled out.
+    *feast_path("lineage/registry", lineage.RegistryLineageView, "lineage-registry", http_method_names=READ),
+    *[
+        route
+        for object_type in lineage.TYPES
+        for route in feast_path(
+            f"lineage/objects/{object_type}/<str:name>",
+            lineage.ObjectLineageView,
+            f"lineage-{object_type}",
+            object_type=object_type,
+            http_method_names=READ,
+        )
+    ],
 ]

@@ -7,8 +7,10 @@ from .entities import Entity
 from .feature_views import FeatureView, Field, MaterializationInterval
 from .on_demand import OnDemandFeatureView
 from .projects import Project
+from .search import SearchDocument, SearchIndexState, SearchTerm
 from .services import FeatureService, FeatureViewProjection
 from .sources import DataSource
+from .stats import ViewStatistics
 
 __all__ = [
     "DataSource",
@@ -23,4 +25,8 @@ __all__ = [
     "RegistryChange",
     "RegistryObject",
     "SavedDataset",
+    "SearchDocument",
+    "SearchIndexState",
+    "SearchTerm",
+    "ViewStatistics",
 ]

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog import search_index
 from catalog.models import Project, RegistryChange
 
 from .canonical import load_state
@@ -87,6 +88,7 @@ def record_changes(project: Project, result: Plan, user: Any, actor: str) -> Non
         ]
     )
     Project.objects.filter(pk=project.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    search_index.projects_changed([project.pk])  # after commit (issue 7: the search index)
 
 
 def apply(definition: RepoDefinition, user: Any = None, actor: str = "cli") -> Plan:

@@ -95,9 +95,14 @@ def data_source_dict(ds: DataSource, batch_source_name: str = "") -> dict[str, A
 
 
 def feature_view_dict(
-    fv: FeatureView, entity_names: Iterable[str], source_name: str, fields: Iterable[Field]
+    fv: FeatureView,
+    entity_names: Iterable[str],
+    source_name: str,
+    fields: Iterable[Field],
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """`schedule` is the view's repo-owned materialization schedule (materialization.schedules), if any."""
+    out = {
         "name": fv.name,
         "entities": sorted(entity_names),
         "source": source_name,
@@ -107,6 +112,9 @@ def feature_view_dict(
         "schema": [field_dict(f) for f in sorted(fields, key=lambda f: (f.position, f.name))],
         **_common(fv),
     }
+    if schedule is not None:
+        out["schedule"] = schedule
+    return out
 
 
 def on_demand_dict(odfv: OnDemandFeatureView, source_names: Iterable[str], fields: Iterable[Field]) -> dict[str, Any]:
@@ -165,7 +173,10 @@ def canonical(obj: Any) -> dict[str, Any]:
     if rtype == DATA_SOURCE:
         return data_source_dict(obj, obj.batch_source.name if obj.batch_source_id else "")
     if rtype == FEATURE_VIEW:
-        return feature_view_dict(obj, [e.name for e in obj.entities.all()], obj.source.name, obj.fields.all())
+        from materialization.schedules import repo_schedules
+
+        schedule = repo_schedules([obj.pk]).get(obj.pk)
+        return feature_view_dict(obj, [e.name for e in obj.entities.all()], obj.source.name, obj.fields.all(), schedule)
     if rtype == ON_DEMAND_FEATURE_VIEW:
         names = [v.name for v in obj.sources.all()] + [s.name for s in obj.request_sources.all()]
         return on_demand_dict(obj, names, obj.fields.all())
@@ -241,11 +252,17 @@ def load_state(project: Project | None) -> RegistryState:
     ):
         odfv_fields[row[0]].append(FieldRow(*row[1:]))
     view_names: dict[tuple[str, int], str] = {}
-    for fv in FeatureView.objects.filter(project=project).order_by():
+    views = list(FeatureView.objects.filter(project=project).order_by())
+    from materialization.schedules import repo_schedules
+
+    schedules = repo_schedules(project=project)
+    for fv in views:
         state.put(
             FEATURE_VIEW,
             fv,
-            feature_view_dict(fv, fv_entities[fv.pk], source_names.get(fv.source_id, ""), view_fields[fv.pk]),
+            feature_view_dict(
+                fv, fv_entities[fv.pk], source_names.get(fv.source_id, ""), view_fields[fv.pk], schedules.get(fv.pk)
+            ),
         )
         state.fields["fv", fv.pk] = view_fields[fv.pk]
         view_names["fv", fv.pk] = fv.name

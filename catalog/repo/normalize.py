@@ -148,7 +148,7 @@ def normalize_data_source(raw: dict[str, Any], ctx: Context, errors: list[Valida
 
 def normalize_feature_view(raw: dict[str, Any], ctx: Context, errors: list[ValidationIssue]) -> dict[str, Any] | None:
     r = ObjectReader(FEATURE_VIEW, raw, ctx.file, errors)
-    r.only([*COMMON, "entities", "source", "ttl", "online", "offline", "schema"])
+    r.only([*COMMON, "entities", "source", "ttl", "online", "offline", "schema", "schedule"])
     name = r.name_field()
     ttl = 0
     try:
@@ -165,6 +165,13 @@ def normalize_feature_view(raw: dict[str, Any], ctx: Context, errors: list[Valid
         "schema": r.schema("schema"),
         **r.common(),
     }
+    if raw.get("schedule") is not None:  # optional; absent from the canonical dict when not given
+        from materialization.schedules import normalize_schedule
+
+        try:
+            out["schedule"] = normalize_schedule(raw["schedule"])
+        except ValueError as exc:
+            r.error("schedule", str(exc))
     return out
 
 

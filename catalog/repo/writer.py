@@ -26,6 +26,7 @@ from catalog.models import (
     OnDemandFeatureView,
     Project,
 )
+from materialization.schedules import set_repo_schedule
 
 from .canonical import MODELS, RegistryState
 from .diff import CREATE, DELETE, UPDATE, Change, Plan
@@ -177,6 +178,9 @@ class Writer:
             fields = [f for r, c in zip(rows, changes, strict=True) for f in self._field_rows(c.new, feature_view=r)]
             Field.objects.bulk_create(fields)
             self._remember_fields("fv", rows, fields, "feature_view_id")
+            for r, c in zip(rows, changes, strict=True):
+                if c.new.get("schedule") is not None:
+                    set_repo_schedule(r, c.new["schedule"])
         elif object_type == ON_DEMAND_FEATURE_VIEW:
             fv_through, ds_through = OnDemandFeatureView.sources.through, OnDemandFeatureView.request_sources.through
             fv_links, ds_links, fields = [], [], []
@@ -228,6 +232,8 @@ class Writer:
                 obj.entities.set([self.row(ENTITY, e) for e in d["entities"]])
             if "schema" in change.diff:
                 self._sync_fields(("fv", obj.pk), d, feature_view=obj)
+            if "schedule" in change.diff:
+                set_repo_schedule(obj, d.get("schedule"))
         elif object_type == ON_DEMAND_FEATURE_VIEW:
             if "sources" in change.diff:
                 fvs, requests = self._split_sources(d["sources"])

@@ -148,7 +148,13 @@ def test_describe_on_a_name_pattern_shows_exactly_those_views(client, staff, vie
     assert not staff.user_permissions.exists()  # no Django model permission at all
     client.force_login(staff)
 
-    assert index_models(client.get("/admin/")) == {"FeatureView", "RegistryChange"}
+    # Materialization jobs and schedules follow their feature view's DESCRIBE (materialization/admin.py).
+    assert index_models(client.get("/admin/")) == {
+        "FeatureView",
+        "RegistryChange",
+        "MaterializationJob",
+        "MaterializationSchedule",
+    }
     response = client.get(url(FeatureView, "changelist"))
     assert response.status_code == 200
     assert listed(response) == {"team_a_trips", "team_a_rides"}  # not team_b, not beta's team_a_trips

@@ -14,11 +14,16 @@ violation, never a silent skip: teach `param_values` about it.
 """
 
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import product
+from pathlib import Path
 from urllib.parse import unquote, urlencode, urlsplit
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -32,6 +37,8 @@ from django.urls.resolvers import RoutePattern
 from access.identity.personal_tokens import issue_token
 from access.models import Permission, ServiceAccount
 from catalog.models import FeatureView, RegistryChange
+from materialization.models import MaterializationJob
+from serving.historical.models import HistoricalJob
 from tests.unit.registry_data import build_registry
 
 pytestmark = pytest.mark.django_db
@@ -190,6 +197,10 @@ def param_values(name: str, before: str, registry: dict) -> list[str]:
             raise Unfillable(f"<{name}> after {before!r}: no model")
         first = model._default_manager.order_by("pk").first()
         return [str(first.pk) if first else "1"]
+    if name == "job_id" and before.startswith("api/v1/historical-features/"):  # someone else's job: 404
+        return [str(registry["historical_job"].pk)]
+    if name == "job_id" and "materialization" in before:  # a materialization job of the fixture's view
+        return [str(registry["materialization_job"].pk)]
     if name == "token_id":  # someone else's API token: the page must answer 404, never show it
         return [str(registry["api_token"].pk)]
     if name == "content_type_id":
@@ -274,7 +285,104 @@ def sent_strings(url: str, body: dict | None = None) -> list[str]:
     strings = [unquote(seg) for seg in parts.path.split("/")]
     strings += [unquote(kv.partition("=")[2]) for kv in parts.query.split("&")]
     strings += [str(v) for v in (body or {}).values()]
+    strings += [part for text in _nested_strings(body) for part in (text, *text.split(":"))]
     return strings
+
+
+def _nested_strings(value) -> list[str]:
+    """Every string inside a JSON body, keys included (feature refs, entity columns)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_nested_strings(k), *_nested_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _nested_strings(v)]
+    return []
+
+
+def feature_server_bodies(registry: dict) -> dict[str, list[dict]]:
+    """POST bodies naming the fixture's objects for the routes that take their names from
+    the body (Feast's feature-server endpoints), so an ungated one would show them."""
+    w, names = SECRET, registry["names"]
+    entities = {f"{w}_id": [1], f"{w}_input": [2]}
+    at = ["2024-01-01T00:00:00Z"]
+    return {
+        "get-online-features": [
+            {"project": PROJECT, "features": [f"{names['feature_view']}:{w}_feat"], "entities": entities},
+            {"project": PROJECT, "features": [f"{names['on_demand_feature_view']}:{w}_out"], "entities": entities},
+            {"project": PROJECT, "feature_service": names["feature_service"], "entities": entities},
+        ],
+        "push": [
+            {
+                "project": PROJECT,
+                "push_source_name": registry["push_source"].name,
+                "df": {f"{w}_id": [1], f"{w}_ts": at, f"{w}_pushed": [3]},
+            }
+        ],
+        "write-to-online-store": [
+            {
+                "project": PROJECT,
+                "feature_view_name": names["feature_view"],
+                "df": {f"{w}_id": [1], f"{w}_ts": at, f"{w}_feat": [0.5], f"{w}_list": [["x"]]},
+            }
+        ],
+    }
+
+
+def historical_bodies(registry: dict) -> dict[str, list[dict]]:
+    """A training-set request naming the fixture's view, service and on-demand view."""
+    w, names = SECRET, registry["names"]
+    entities = {f"{w}_id": [1], "event_timestamp": ["2024-01-01T00:00:00Z"], f"{w}_input": [2]}
+    refs = [f"{names['feature_view']}:{w}_feat", f"{names['on_demand_feature_view']}:{w}_out"]
+    return {
+        "api/v1/historical-features": [
+            {"project": PROJECT, "features": refs, "entities": entities},
+            {"project": PROJECT, "feature_service": names["feature_service"], "entities": entities},
+        ]
+    }
+
+
+def materialization_bodies(registry: dict) -> dict[str, list[dict]]:
+    """Feast's materialize requests naming the fixture's view (and all views: null)."""
+    view = registry["names"]["feature_view"]
+    window = {"start_ts": "2024-01-01T00:00:00Z", "end_ts": "2024-01-02T00:00:00Z"}
+    return {
+        "materialize": [
+            {"project": PROJECT, "feature_views": [view], **window},
+            {"project": PROJECT, "feature_views": None, **window},
+        ],
+        "materialize-incremental": [{"project": PROJECT, "feature_views": [view], "end_ts": window["end_ts"]}],
+    }
+
+
+def materialization_job(view: FeatureView) -> MaterializationJob:
+    """A finished materialization job of the fixture's view (the job pages and API show its name)."""
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    return MaterializationJob.objects.create(
+        feature_view=view,
+        project_name=view.project.name,
+        view_name=view.name,
+        start=at,
+        end=at + timedelta(days=1),
+        state="FAILED",
+        error=f"{SECRET} error",
+    )
+
+
+def historical_job(owner: User) -> HistoricalJob:
+    """A finished job of another user, its result naming the fixture (a Parquet file in a temp dir)."""
+    result = Path(tempfile.mkdtemp(prefix="larder-gate-")) / "result.parquet"
+    pq.write_table(pa.table({f"{SECRET}_feat": [0.5]}), result)
+    return HistoricalJob.objects.create(
+        project=PROJECT,
+        user=owner,
+        request={"project": PROJECT, "features": [f"{SECRET}fv:{SECRET}_feat"]},
+        params={"project": PROJECT, "format": "json"},
+        state=HistoricalJob.State.SUCCEEDED,
+        result_path=str(result),
+        finished_at=datetime.now(UTC),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
 
 
 def redirects_to_login(response) -> bool:
@@ -298,6 +406,7 @@ def walk_violations(registry: dict) -> list[str]:
     staff.force_login(registry["staff"])
     query = "?" + urlencode({"project": PROJECT, "q": registry["names"]["feature_view"]})
     post_body = {"project": PROJECT, "name": registry["names"]["feature_view"]}
+    bodies = feature_server_bodies(registry) | historical_bodies(registry) | materialization_bodies(registry)
     violations: list[str] = []
 
     for route in iter_routes(get_resolver().url_patterns):
@@ -308,7 +417,7 @@ def walk_violations(registry: dict) -> list[str]:
             continue
         for url in urls:
             violations += check_anonymous(anonymous, route, url)
-            violations += check_user(user, route, url, query, post_body)
+            violations += check_user(user, route, url, query, post_body, bodies.get(route.text, []))
             if route.is_admin:
                 violations += check_staff(staff, route, url)
     return violations
@@ -337,11 +446,14 @@ def check_anonymous(client: Client, route: Route, url: str) -> list[str]:
     return found
 
 
-def check_user(client: Client, route: Route, url: str, query: str, post_body: dict) -> list[str]:
+def check_user(
+    client: Client, route: Route, url: str, query: str, post_body: dict, extra_bodies: list[dict] = ()
+) -> list[str]:
     found = []
     attempts = [("get", url, None), ("get", url + query, None)]
     if route.is_api:
         attempts += [("post", url, post_body), ("delete", url + query, None)]
+        attempts += [("post", url, body) for body in extra_bodies]
     for method, target, body in attempts:
         response, error = call(client, method, target, body)
         if error:
@@ -388,6 +500,8 @@ def registry():
     # Identity objects of another user: the token page and the admin must keep them out of sight.
     owner = User.objects.create_user("tokenowner", password="pw")
     objects["api_token"] = issue_token(owner, f"{SECRET} token", 30)[0]
+    objects["historical_job"] = historical_job(owner)
+    objects["materialization_job"] = materialization_job(objects["feature_view"])
     ServiceAccount.objects.create(user=User.objects.create_user("svc"), description=f"{SECRET} service account")
     objects["names"] = {
         "project": PROJECT,
@@ -436,7 +550,11 @@ def test_the_walk_reaches_real_objects(registry, make_user):
     query = "?" + urlencode({"project": PROJECT})
     blind = []
     for route in iter_routes(get_resolver().url_patterns):
-        registry_api = route.text.startswith("api/v1/") and "version" not in route.text
+        registry_api = (
+            route.text.startswith("api/v1/")
+            and "version" not in route.text
+            and route.text != "api/v1/historical-features"  # POST only: checked with its bodies below
+        )
         registry_admin = re.fullmatch(r"admin/(catalog|access)/\w+/(<path:object_id>/change/)?", route.text)
         if not (registry_api or registry_admin):
             continue
@@ -444,6 +562,17 @@ def test_the_walk_reaches_real_objects(registry, make_user):
             response = admin.get(url + (query if registry_api else ""))
             if response.status_code != 200 or not leaked(response, []):
                 blind.append(f"{url}: {response.status_code}")
+    for route_text, bodies in feature_server_bodies(registry).items():
+        for body in bodies:  # the walk's feature-server bodies are served to a superuser
+            response = admin.post("/" + route_text, body, content_type="application/json")
+            shows = route_text != "get-online-features" or leaked(response, [])
+            if response.status_code != 200 or not shows:
+                blind.append(f"POST /{route_text} {body}: {response.status_code} {response.content[:200]!r}")
+    for route_text, bodies in historical_bodies(registry).items():
+        for body in bodies:  # past the gate to the engine, which names the fixture's (missing) Parquet source
+            response = admin.post("/" + route_text, body, content_type="application/json")
+            if response.status_code == 404 or not leaked(response, []):
+                blind.append(f"POST /{route_text} {body}: {response.status_code} {response.content[:200]!r}")
     assert blind == []
 
 

@@ -1,15 +1,19 @@
-"""Catalog pages. For now only the landing page; the browse views come with the portal issue."""
+"""The landing page: projects and their counts, recent changes, stale online views."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Model
+from django.db.models import CharField, Max, Model, OuterRef, Subquery, Value
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from access.models import Permission
 from access.policy import restrict
 from catalog.models import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView, Project, RegistryChange
+
+from .freshness import RULE, Freshness, view_freshness
+from .types import detail_url_for
 
 # (resource type, model, label) in the order the home page shows them.
 COUNTED: list[tuple[str, type[Model], str]] = [
@@ -21,6 +25,7 @@ COUNTED: list[tuple[str, type[Model], str]] = [
     ("permission", Permission, "Permissions"),
 ]
 RECENT_CHANGES = 10
+STALE_SHOWN = 10
 # How many recent changes are scanned for ones this user may see.
 CHANGE_SCAN = 200
 
@@ -74,7 +79,7 @@ def _recent_changes(
     if user.is_superuser:
         shown = list(changes[:RECENT_CHANGES])
         for change in shown:
-            change.type_label = TYPE_LABELS.get(change.object_type, change.object_type)
+            _label(change)
         return shown
     shown = []
     for change in changes.filter(project_id__in=projects)[:CHANGE_SCAN]:
@@ -83,11 +88,63 @@ def _recent_changes(
         else:
             ok = (change.project_id, change.object_type, change.object_name) in visible
         if ok:
-            change.type_label = TYPE_LABELS.get(change.object_type, change.object_type)
+            _label(change)
             shown.append(change)
             if len(shown) == RECENT_CHANGES:
                 break
     return shown
+
+
+def _label(change: RegistryChange) -> None:
+    """Attach the words and the link the template shows (no link to what was deleted)."""
+    change.type_label = TYPE_LABELS.get(change.object_type, change.object_type)
+    change.url = ""
+    if change.action != RegistryChange.Action.DELETE and change.object_type in TYPE_LABELS:
+        change.url = detail_url_for(change.object_type, change.project_name, change.object_name)
+
+
+@dataclass
+class StaleView:
+    project: str
+    name: str
+    url: str
+    freshness: Freshness
+    failed: bool = False  # its newest materialization job failed
+
+    @property
+    def reason(self) -> str:
+        if self.failed:
+            return "last materialization job failed" + (f"; {self.freshness.reason}" if self.freshness.stale else "")
+        return self.freshness.reason
+
+
+def _latest_job_state() -> Any:
+    """A subquery: the state of a view's newest materialization job (None without jobs)."""
+    try:
+        from materialization.models import MaterializationJob
+    except ImportError:  # pragma: no cover - the app ships with Larder
+        return Value(None, output_field=CharField())
+    newest = MaterializationJob.objects.filter(feature_view=OuterRef("pk")).order_by("-created_at", "-id")
+    return Subquery(newest.values("state")[:1])
+
+
+def _stale_views(user) -> tuple[list[StaleView], int]:
+    """Views the user may see whose newest materialization job failed, or that are
+    online and stale (catalog.views.freshness): the first few by project and name, and
+    how many there are. One query, whatever the count."""
+    views = (
+        restrict(FeatureView.objects.all(), user)
+        .order_by("project__name", "name")
+        .annotate(last_end=Max("materialization_intervals__end"), last_job=_latest_job_state())
+        .values_list("project__name", "name", "ttl", "online", "last_end", "last_job")
+    )
+    found = []
+    for project, name, ttl, online, last_end, last_job in views:
+        freshness = view_freshness(FeatureView(name=name, ttl=ttl, online=online), last_end)
+        failed = last_job == "FAILED"
+        if freshness.stale or failed:
+            found.append(StaleView(project, name, detail_url_for("feature_view", project, name), freshness, failed))
+    return found[:STALE_SHOWN], len(found)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -105,9 +162,13 @@ def home(request: HttpRequest) -> HttpResponse:
         for pk, project in projects.items()
     ]
     any_views = any(counts[pk].get("feature_view", 0) for pk in projects)
+    stale, n_stale = _stale_views(user)
     context = {
         "cards": cards,
         "any_views": any_views,
         "changes": _recent_changes(user, projects, describable, visible),
+        "stale": stale,
+        "n_stale": n_stale,
+        "stale_rule": RULE,
     }
     return render(request, "catalog/home.html", context)

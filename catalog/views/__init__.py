@@ -1,0 +1,1 @@
+"""Catalog pages, one module per kind of page (home, lists, details, lineage, search)."""
