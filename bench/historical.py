@@ -3,8 +3,8 @@ Feast 0.67's `file` offline store, and a raw DuckDB ASOF JOIN as the floor.
 
     .venv/bin/python bench/historical.py            # 1M and 10M feature rows x 100k and 1M entity rows
     .venv/bin/python bench/historical.py --quick    # 1M x 100k only
-    options: --sources 1000000,10000000 --entities 100000,1000000 --feast-timeout 1800
-             --feast-memory-cap-gb 12 --skip-feast --skip-postgres
+    options: --sources 1000000,10000000 --entities 100000,1000000 --repeat 3 --feast-timeout 1800
+             --feast-memory-cap-gb 10 --skip-feast --skip-postgres
              --database-url postgres://postgres@127.0.0.1:5432/postgres
 
 Workload: one view of 10 features (5 Float32, 5 Int64) over 100,000 drivers, with
@@ -14,8 +14,10 @@ times from one day before the first feature row to one day after the last (about
 before any row), the last 5% of rows duplicates of earlier ones. Files go to
 bench/out/historical/ (reused when present).
 
-Every run is a child process; its time covers the retrieval only (entity frame already
-in memory, result materialised as Arrow, or pandas for Feast) and its peak memory is
+Every run is a child process, engines interleaved, --repeat times (Feast only once when
+slower than --feast-repeat-below seconds), the best time kept; its time covers the retrieval only (entity frame already
+in memory, result materialised as Arrow, or pandas for Feast), its CPU is the child's
+user + system time for that call, and its peak memory is
 the child's maximum RSS (os.wait4). PostgreSQL's own memory is the server's and is not
 in that figure; its table is loaded (COPY, then an index on (driver_id,
 event_timestamp) and ANALYZE) before timing. Feast runs in .feast-venv
@@ -279,7 +281,7 @@ def main() -> int:
     parser.add_argument("--entities", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine and case, interleaved; best kept")
     parser.add_argument("--feast-timeout", type=float, default=1800)
-    parser.add_argument("--feast-memory-cap-gb", type=float, default=12)
+    parser.add_argument("--feast-memory-cap-gb", type=float, default=10)
     parser.add_argument("--feast-repeat-below", type=float, default=120, help="repeat Feast only when faster (s)")
     parser.add_argument("--timeout", type=float, default=3600, help="for Larder's and the raw runs")
     parser.add_argument("--skip-feast", action="store_true")

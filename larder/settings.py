@@ -182,6 +182,7 @@ LARDER_SERVING_PROJECT = os.environ.get("LARDER_SERVING_PROJECT", "")
 LARDER_DUCKDB_MEMORY_LIMIT = os.environ.get("LARDER_DUCKDB_MEMORY_LIMIT", "2GB")
 LARDER_DUCKDB_THREADS = int(os.environ.get("LARDER_DUCKDB_THREADS", "2"))
 LARDER_DUCKDB_TEMP_DIR = os.environ.get("LARDER_DUCKDB_TEMP_DIR", "")  # "" = <system temp>/larder-duckdb
+LARDER_POSTGRES_OFFLINE_WORK_MEM = os.environ.get("LARDER_POSTGRES_OFFLINE_WORK_MEM", "256MB")  # per join session
 
 # --- Identity (docs/identity.md) -------------------------------------------------
 # Claim paths, Feast's defaults; `{client_id}` is replaced by LARDER_OIDC_CLIENT_ID.

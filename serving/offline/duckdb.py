@@ -23,7 +23,9 @@ Point-in-time join, two plans with one result:
   10M source rows x 100k entity rows) and loses when they are many.
   `join_strategy="auto"` counts the pairs exactly first (one aggregate per side, ~5% of
   an ASOF join) and takes the hash join up to HASH_JOIN_PAIRS_PER_ROW pairs per source
-  row; skewed keys (one hot key in both tables) therefore go to ASOF.
+  row; skewed keys (one hot key in both tables) therefore go to ASOF. Its per-entity-row
+  aggregate cannot spill to disk, so it is also kept to entity tables whose estimated
+  state fits in a quarter of the memory limit; ASOF spills.
 
 Both read only source rows inside [min T - ttl, max T]. Each entity row carries a row id,
 and the result is put back in entity order by it.
@@ -40,9 +42,8 @@ A single-file source cannot grow in place, so its appends go to the sibling fold
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
+import re
 import tempfile
 import threading
 import uuid
@@ -67,6 +68,12 @@ APPENDED_SUFFIX = ".appended"
 # Hash join when the (entity row, source row) pairs sharing keys are at most this many per
 # source row scanned (measured break-even ~5-10 in bench/historical.py).
 HASH_JOIN_PAIRS_PER_ROW = 3
+# Rough size of the hash plan's aggregate state per entity row (DuckDB's arg_max of a struct
+# does not spill): the plan is taken only while that stays under a quarter of the memory limit.
+HASH_STATE_BYTES = 160
+HASH_STATE_BYTES_PER_FEATURE = 48
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
 BATCH_ROWS = 64 * 1024
 
 
@@ -121,16 +128,30 @@ class DuckDBOfflineEngine(OfflineEngine):
         if self._db is None or self._pid != pid:
             with self._lock:
                 if self._db is None or self._pid != pid:
+                    # DuckDB creates the spill folder on first spill and removes it on close.
                     os.makedirs(self.temp_dir, exist_ok=True)
-                    spill = tempfile.mkdtemp(prefix=f"spill-{pid}-", dir=self.temp_dir)
-                    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+                    spill = os.path.join(self.temp_dir, f"spill-{pid}-{uuid.uuid4().hex[:8]}")
+                    config = {
+                        "memory_limit": self.memory_limit,
+                        "threads": self.threads,
+                        "temp_directory": spill,
+                        # results are put in entity order by row id: DuckDB need not keep any order,
+                        # which lets more operators stream and spill
+                        "preserve_insertion_order": False,
+                    }
                     try:
-                        config = {"memory_limit": self.memory_limit, "threads": self.threads, "temp_directory": spill}
                         self._db = duckdb.connect(":memory:", config=config)
                     except duckdb.Error as exc:
                         raise OfflineEngineError(f"cannot start DuckDB: {exc}") from exc
                     self._pid = pid
         return self._db
+
+    def _memory_bytes(self) -> float:
+        """LARDER_DUCKDB_MEMORY_LIMIT in bytes ("2GB", "512MiB"); 1 GB when unreadable."""
+        match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", self.memory_limit)
+        if not match or match.group(2).upper() not in _UNITS:
+            return 1e9
+        return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -139,6 +160,7 @@ class DuckDBOfflineEngine(OfflineEngine):
         con = self._database().cursor()
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # a server has no terminal to draw on
             yield con
         finally:
             con.close()
@@ -222,7 +244,9 @@ class DuckDBOfflineEngine(OfflineEngine):
             source_select += [f"{ts_sql} AS ts", f"{_order(ts_sql, cols.created)} AS o"]
             source_select += [f"{quote(c)} AS f{i}" for i, c in enumerate(cols.features)]
             source = f"(SELECT {', '.join(source_select)} FROM {self._scan()} WHERE {window})"
-            strategy = self._strategy(con, entity_view, len(cols.keys), source, params)
+            strategy = self._strategy(
+                con, entity_view, entity.num_rows, len(cols.keys), len(cols.features), source, params
+            )
             build = _hash_join_sql if strategy == "hash" else _asof_join_sql
             sql = build(entity_view, source, len(cols.keys), len(cols.features), cols.created is not None, view)
             return _in_entity_order(con.sql(sql, params=params).to_arrow_table())
@@ -232,12 +256,22 @@ class DuckDBOfflineEngine(OfflineEngine):
             con.unregister(entity_view)
 
     def _strategy(
-        self, con: duckdb.DuckDBPyConnection, entity_view: str, n_keys: int, source: str, params: dict
+        self,
+        con: duckdb.DuckDBPyConnection,
+        entity_view: str,
+        entity_rows: int,
+        n_keys: int,
+        n_features: int,
+        source: str,
+        params: dict,
     ) -> str:
-        """ "asof" or "hash" (see the module docstring): the hash join when the (entity row,
-        source row) pairs sharing a key are few, counted exactly by one aggregate per side."""
+        """`asof` or `hash` (see the module docstring): the hash join when the (entity row,
+        source row) pairs sharing a key are few, counted exactly by one aggregate per side,
+        and its per-entity-row aggregate (which cannot spill) fits easily in memory."""
         if self.join_strategy != "auto" or n_keys == 0:
             return "asof" if n_keys == 0 else self.join_strategy
+        if entity_rows * (HASH_STATE_BYTES + HASH_STATE_BYTES_PER_FEATURE * n_features) > self._memory_bytes() / 4:
+            return "asof"
         keys = ", ".join(f"k{i}" for i in range(n_keys))
         counts = (
             f"WITH s AS (SELECT {keys}, count(*) AS n FROM {source} GROUP BY ALL), "

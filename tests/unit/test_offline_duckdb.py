@@ -322,3 +322,38 @@ def test_join_strategy_follows_the_pairs_sharing_a_key(tmp_path, monkeypatch, en
     result = DuckDBOfflineEngine().get_historical_features(entity, [(view(source, ttl=0), ["v"])], False)
     assert result.column("v").to_pylist() == [5] * entity_rows
     assert used == [f"_{expected}_join_sql"]
+
+
+def test_a_join_larger_than_the_memory_limit_spills_and_gives_the_same_answer(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n, m, start = 1_000_000, 400_000, 1_700_000_000_000_000
+    source = pa.table(
+        {
+            "user_id": rng.integers(0, 200_000, n),
+            "ts": pa.array(start + rng.integers(0, 10**12, n), pa.timestamp("us", tz="UTC")),
+            "created": pa.array(start + rng.integers(0, 10**12, n), pa.timestamp("us", tz="UTC")),
+            "v": pa.array(np.char.add("value-", np.arange(n).astype(str))),
+        }
+    )
+    pq.write_table(source, tmp_path / "s.parquet")
+    spec = SourceSpec(
+        "s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts", created_timestamp_column="created"
+    )
+    big = ViewSpec("p", "big", "", ("user_id",), (("v", "String"),), 0, spec)
+    entity = entity_for(
+        user_id=rng.integers(0, 200_000, m),
+        event_timestamp=pa.array(start + rng.integers(0, 10**12, m), pa.timestamp("us", tz="UTC")),
+    )
+    tight = DuckDBOfflineEngine(memory_limit="64MB", temp_dir=str(tmp_path / "tight"))
+    roomy = DuckDBOfflineEngine(memory_limit="2GB", temp_dir=str(tmp_path / "roomy"))
+    result = tight.get_historical_features(entity, [(big, ["v"])], False)
+    assert [p.name.startswith("spill-") for p in (tmp_path / "tight").iterdir()] == [True], "it spilled"
+    assert result.equals(roomy.get_historical_features(entity, [(big, ["v"])], False))
+    assert list((tmp_path / "roomy").iterdir()) == []
+
+
+@pytest.mark.parametrize(("limit", "expected"), [("2GB", 2e9), ("512MiB", 512 * 2**20), ("1.5 gb", 1.5e9), ("?", 1e9)])
+def test_memory_limit_is_read_in_bytes(limit, expected):
+    assert DuckDBOfflineEngine(memory_limit=limit)._memory_bytes() == expected
