@@ -196,12 +196,33 @@ def query_mix(names: dict, count: int) -> list[tuple[str, dict]]:
     return kinds
 
 
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by a PostgreSQL backend on this host (None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "mean": statistics.fmean(samples), "n": len(samples)}
 
 
-def worker(views: int, queries: int, database_url: str) -> dict:
+def existing_names() -> dict:
+    """The names `generate` returned, read back from a kept database (--reuse-db):
+    views in creation order, and every fifth feature (each project's fields are
+    contiguous and a multiple of ten long, so a global stride equals generate's)."""
+    from catalog.models import FeatureView, Field
+
+    views = list(FeatureView.objects.order_by("pk").values_list("name", flat=True))
+    fields = list(Field.objects.order_by("pk").values_list("name", flat=True))
+    return {"views": views, "features": sorted(set(fields[:: FEATURES_PER_VIEW // 2]))}
+
+
+def worker(views: int, queries: int, database_url: str, reuse: bool = False, only: tuple[str, ...] = ()) -> dict:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("LARDER_DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "larder.settings")
@@ -220,14 +241,18 @@ def worker(views: int, queries: int, database_url: str) -> dict:
     from catalog.search import SearchParams, search
 
     call_command("migrate", verbosity=0)
-    out: dict = {}
-    started = time.perf_counter()
-    names = generate(views)
-    out["generate_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    for pk in Project.objects.values_list("pk", flat=True):
-        search_index.sync_project(pk)
-    out["index_s"] = time.perf_counter() - started
+    out: dict = {"generate_s": 0.0, "index_s": 0.0}
+    if reuse and Project.objects.exists():
+        names = existing_names()
+        search_index.ensure_fresh()
+    else:
+        started = time.perf_counter()
+        names = generate(views)
+        out["generate_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for pk in Project.objects.values_list("pk", flat=True):
+            search_index.sync_project(pk)
+        out["index_s"] = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     out["documents"] = SearchDocument.objects.count()
@@ -235,22 +260,38 @@ def worker(views: int, queries: int, database_url: str) -> dict:
         "feature_views": SearchDocument.objects.filter(object_type="feature_view").count(),
         "features": SearchDocument.objects.filter(object_type="feature").count(),
     }
-    admin = User.objects.create_superuser("bench-admin", password=None)
-    analyst = User.objects.create_user("bench-analyst")
-    analyst.groups.add(Group.objects.create(name="analyst"))
+    admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser(
+        "bench-admin", password=None
+    )
+    analyst = User.objects.filter(username="bench-analyst").first()
+    if analyst is None:
+        analyst = User.objects.create_user("bench-analyst")
+        analyst.groups.add(Group.objects.create(name="analyst"))
     mix = query_mix(names, queries)
 
-    def timed(fn) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def timed(fn) -> dict | None:
+        """Wall-clock percentiles per query kind, plus the mean CPU per query of this
+        process and of its PostgreSQL backend: on a shared machine wall time measures
+        the load as much as the code, CPU time much less so."""
         for _, kwargs in mix[:20]:  # warm-up: plans, caches
             fn(kwargs)
         samples: dict[str, list[float]] = {"all": []}
+        cpu, server = time.process_time(), backend_cpu(backend)
         for kind, kwargs in mix:
             t = time.perf_counter()
             fn(kwargs)
             ms = (time.perf_counter() - t) * 1000
             samples["all"].append(ms)
             samples.setdefault(kind, []).append(ms)
-        return {k: percentiles(v) for k, v in samples.items()}
+        result = {k: percentiles(v) for k, v in samples.items()}
+        result["all"]["client_cpu_ms"] = (time.process_time() - cpu) * 1000 / len(mix)
+        if server is not None:
+            result["all"]["server_cpu_ms"] = (backend_cpu(backend) - server) * 1000 / len(mix)
+        return result
 
     def run_search(user):
         def call(kwargs):
@@ -260,8 +301,13 @@ def worker(views: int, queries: int, database_url: str) -> dict:
 
         return call
 
-    out["superuser"] = timed(run_search(admin))
-    out["scoped"] = timed(run_search(analyst))
+    def wanted(part: str) -> bool:
+        return not only or part in only
+
+    if wanted("superuser"):
+        out["superuser"] = timed(run_search(admin))
+    if wanted("scoped"):
+        out["scoped"] = timed(run_search(analyst))
     client = Client()
     client.force_login(analyst)
 
@@ -273,7 +319,8 @@ def worker(views: int, queries: int, database_url: str) -> dict:
         response = client.get("/api/v1/search", params)
         assert response.status_code == 200, response.content[:300]
 
-    out["scoped_api"] = timed(api)
+    if wanted("scoped_api"):
+        out["scoped_api"] = timed(api)
     models = [m for m in search_index.OBJECT_MODELS.values()]
 
     def baseline(kwargs):
@@ -283,16 +330,17 @@ def worker(views: int, queries: int, database_url: str) -> dict:
             list(qs[:20].values_list("pk", "name"))
             qs.count()
 
-    out["baseline"] = timed(baseline)
+    if wanted("baseline"):
+        out["baseline"] = timed(baseline)
     # Result quality: how often a typo'd name still finds the object it came from, first page.
     rnd = random.Random(SEED + 2)
     found = 0
-    trials = 100
+    trials = 100 if wanted("recall") else 0
     for _ in range(trials):
         name = rnd.choice(names["views"])
         result = search(admin, SearchParams(query=typo(name.rsplit("_v", 1)[0], rnd), limit=20))
         found += any(h.name.startswith(name.rsplit("_v", 1)[0]) for h in result.hits)
-    out["typo_recall"] = found / trials
+    out["typo_recall"] = found / trials if trials else float("nan")
     connection.close()
     return out
 
@@ -301,28 +349,36 @@ def _admin_url(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/postgres")).replace("postgres://", "postgresql://", 1)
 
 
-def run(views: int, queries: int, url: str) -> dict:
+def run(views: int, queries: int, url: str, keep: bool = False, reuse: bool = False, only: str = "") -> dict:
+    """Run the worker against the scratch database; `keep` leaves it behind and
+    `reuse` starts from a kept one (for iterating on the search code, not for figures
+    of the index build)."""
     import psycopg
 
     bench_url = urlunsplit(urlsplit(url)._replace(path=f"/{BENCH_DB}"))
     with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {BENCH_DB}")
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if not (reuse and exists):
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {BENCH_DB}")
         try:
             cmd = [sys.executable, __file__, "--views", str(views), "--queries", str(queries), "--worker", bench_url]
+            cmd += ["--reuse-db"] if reuse else []
+            cmd += ["--only", only] if only else []
             done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)  # noqa: S603
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark worker failed:\n{done.stderr[-5000:]}")
             return json.loads(done.stdout.strip().splitlines()[-1])
         finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            if not keep:
+                admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 def table(out: dict) -> str:
-    base = out["baseline"]["all"]
+    base = out["baseline"]["all"] if "baseline" in out else None
     lines = [
-        "| who / path | queries | p50 (ms) | p95 (ms) | p99 (ms) | p95 vs baseline |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| who / path | queries | p50 (ms) | p95 (ms) | p99 (ms) | p95 vs baseline | CPU/query client, server (ms) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, label in [
         ("baseline", "baseline: icontains per type, no ranking (superuser)"),
@@ -330,16 +386,18 @@ def table(out: dict) -> str:
         ("scoped", "search(), scoped role"),
         ("scoped_api", "GET /api/v1/search, scoped role"),
     ]:
+        if key not in out:
+            continue
         r = out[key]["all"]
-        lines.append(
-            f"| {label} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['p95'] / base['p95']:.2f}x |"
-        )
+        ratio = f"{r['p95'] / base['p95']:.2f}x" if base else "-"
+        cpu = f"{r['client_cpu_ms']:.1f}, " + (f"{r['server_cpu_ms']:.1f}" if "server_cpu_ms" in r else "-")
+        lines.append(f"| {label} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {ratio} | {cpu} |")
     lines += [
         "",
         "| query kind (scoped role) | queries | p50 (ms) | p95 (ms) | p99 (ms) |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for kind, r in out["scoped"].items():
+    for kind, r in out.get("scoped", {}).items():
         if kind != "all":
             lines.append(f"| {kind} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} |")
     return "\n".join(lines)
@@ -352,12 +410,16 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/larder")
     )
+    parser.add_argument("--keep-db", action="store_true", help=f"leave {BENCH_DB} behind after the run")
+    parser.add_argument("--reuse-db", action="store_true", help=f"start from a kept {BENCH_DB} (no generate/index)")
+    parser.add_argument("--only", default="", help="comma-separated parts: superuser,scoped,scoped_api,baseline,recall")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    only = tuple(p for p in args.only.split(",") if p)
     if args.worker:
-        print(json.dumps(worker(args.views, args.queries, args.worker)))
+        print(json.dumps(worker(args.views, args.queries, args.worker, args.reuse_db, only)))
         return
-    out = run(args.views, args.queries, args.database_url)
+    out = run(args.views, args.queries, args.database_url, args.keep_db, args.reuse_db, args.only)
     print(
         f"{out['rows']['feature_views']} feature views, {out['rows']['features']} features, "
         f"{out['documents']} search documents; generated in {out['generate_s']:.1f} s, "

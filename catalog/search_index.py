@@ -6,8 +6,9 @@ calls it:
 - `apply` (catalog.repo.applier), once its transaction committed;
 - the admin's bookkeeping (catalog.admin_audit.bump_versions);
 - `post_save` of any registry object or Field (shell scripts, tests, the API);
-- `ensure_fresh()` before each search: any project whose `version` moved past the
-  one the index last saw (SearchIndexState) is synced first, so a writer that
+- each search: its statement also asks whether any project's `version` moved past
+  the one the index last saw (SearchIndexState, STALE_PROJECTS_SQL); if so
+  `ensure_fresh()` syncs those projects and the search runs again, so a writer that
   forgot to call us costs one slow search, never a wrong one.
 
 Deletions are not signalled (a delete receiver would make Django load every
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, Q
+from django.db.models import Model, Q
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -214,6 +215,10 @@ def _insert(rows: list[dict]) -> None:
             f"INSERT INTO catalog_searchdocument ({columns}, search_vector) "  # noqa: S608 - constant SQL
             f"SELECT {columns}, {_VECTOR_SQL} FROM searchdoc_load"
         )
+        # The name lexicon of the typo phase (migration 0003): every distinct key.
+        cursor.execute(
+            "INSERT INTO catalog_searchname (key) SELECT DISTINCT key FROM searchdoc_load ON CONFLICT (key) DO NOTHING"
+        )
         cursor.execute("TRUNCATE searchdoc_load")
         terms = {w for row in rows for w in _terms(row) if MIN_TERM <= len(w) <= MAX_TERM}
         cursor.execute(
@@ -283,13 +288,24 @@ def projects_changed(project_ids: Iterable[int | None]) -> None:
         transaction.on_commit(lambda pk=pk: sync_project(pk))
 
 
+# Projects whose documents may lag behind the registry: never synced, or their version
+# moved since. catalog.search_postgres also asks `EXISTS (...)` of it inside its search
+# statement, so a fresh index costs no extra round trip.
+STALE_PROJECTS_SQL = (
+    "SELECT p.id FROM catalog_project p LEFT JOIN catalog_searchindexstate st ON st.project_id = p.id "
+    "WHERE st.project_id IS NULL OR st.version <> p.version"
+)
+
+
 def ensure_fresh() -> None:
     """Sync every project whose version moved since the index last saw it (one query
     when nothing did)."""
     if not enabled():
         return
-    stale = Project.objects.filter(Q(search_state__isnull=True) | ~Q(search_state__version=F("version")))
-    for pk in stale.values_list("pk", flat=True):
+    with connection.cursor() as cursor:
+        cursor.execute(STALE_PROJECTS_SQL)
+        stale = [pk for (pk,) in cursor.fetchall()]
+    for pk in stale:
         sync_project(pk)
 
 

@@ -2,15 +2,22 @@
 correction through pg_trgm, the same ranking and restriction as the fallback, and the
 search index kept in step with the registry (catalog.search_index)."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from access.models import Permission
+from access.name_patterns import sql_regex
+from access.policy import is_allowed, restrict
 from catalog import search_index
 from catalog.models import DataSource, Entity, FeatureService, FeatureView, Project, SearchDocument, SearchTerm
 from catalog.search import DESCRIPTION, NAME_EXACT, NAME_PREFIX, TAGS, SearchParams, search
+from tests.unit import test_name_patterns as name_patterns
 from tests.unit.registry_data import make_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -180,3 +187,89 @@ def test_the_indexes_can_serve_the_query(catalog, admin):
                 assert "Index" in plan, (condition, plan)
         finally:
             cursor.execute("SET enable_seqscan = on")
+
+
+def test_the_typo_phase_knows_names_saved_after_the_first_index(catalog, admin):
+    search(admin, SearchParams(query="churn"))  # index built
+    source = DataSource.objects.get(name="events")
+    make_view(catalog, "merchant_payout_weekly", source)  # post_save: indexed, name added to the lexicon
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM catalog_searchname WHERE key = 'merchant_payout_weekly'")
+        assert cursor.fetchone() == (1,)
+    results = search(admin, SearchParams(query="merchant_payuot_weekly"))
+    assert results.fuzzy and names(results)[0] == "merchant_payout_weekly"
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a request without ATOMIC_REQUESTS
+def test_the_typo_phase_leaves_no_similarity_threshold_behind(catalog, admin):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('pg_trgm.similarity_threshold')")
+        before = cursor.fetchone()
+        assert search(admin, SearchParams(query="churn_score_dialy")).fuzzy
+        cursor.execute("SELECT current_setting('pg_trgm.similarity_threshold')")
+        assert cursor.fetchone() == before
+
+
+def test_the_name_lexicon_and_key_indexes_serve_the_typo_phase(catalog, admin):
+    search(admin, SearchParams(query="churn"))
+    with connection.cursor() as cursor:
+        for statement, value in (
+            ("SELECT key FROM catalog_searchname WHERE key %% %s", "chrun_score"),
+            ("SELECT id FROM catalog_searchdocument WHERE key = ANY(%s)", ["churn_score_daily"]),
+        ):
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement}", [value])
+            plan = "\n".join(r[0] for r in cursor.fetchall())
+            cursor.execute("SET LOCAL enable_seqscan = on")
+            assert "Index" in plan, (statement, plan)
+
+
+# -- name patterns matched by PostgreSQL (access.name_patterns) ---------------------------
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pattern=name_patterns.patterns, candidates=st.lists(name_patterns.names, min_size=1, max_size=15))
+def test_postgresql_matches_translated_patterns_as_python_fullmatch(pattern, candidates):
+    regex = sql_regex(pattern)
+    if regex is None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n ~ %s FROM unnest(%s::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i", [regex, candidates]
+        )
+        got = [r[0] for r in cursor.fetchall()]
+    want = [re.fullmatch(pattern.strip(), name) is not None for name in candidates]
+    assert got == want, (pattern, regex, candidates)
+
+
+@pytest.mark.parametrize("patterns", [["churn_.*"], ["customer_.*", "secret_churn"], ["(?i)CHURN_.*"], [r"\w+_churn"]])
+def test_restrict_on_postgresql_agrees_with_is_allowed(catalog, patterns):
+    source = DataSource.objects.get(name="events")
+    make_view(catalog, "churn_\nline_break", source)
+    user = User.objects.create_user("pat")
+    user.groups.add(Group.objects.create(name="pattern-reader"))
+    Permission.objects.create(
+        project=catalog,
+        name="pattern-reader",
+        types=["feature_view"],
+        name_patterns=patterns,
+        actions=["DESCRIBE"],
+        roles=["pattern-reader"],
+    )
+    views = list(FeatureView.objects.all())
+    expected = {v.name for v in views if is_allowed(user, "DESCRIBE", v)}
+    assert set(restrict(FeatureView.objects.all(), user).values_list("name", flat=True)) == expected
+    assert expected and "churn_\nline_break" not in expected
+    seen = search(user, SearchParams(query="", types=("feature_view",), limit=100))
+    assert {h.name for h in seen.hits} == expected and seen.total == len(expected)
+
+
+def test_typos_with_server_side_binding_take_a_transaction_block_and_agree(catalog, admin, monkeypatch):
+    """Without client-side binding the SET LOCAL cannot share the message with the
+    query: the fallback runs both in a transaction block, with the same answer."""
+    from catalog import search_postgres
+
+    one_message = search(admin, SearchParams(query="custmer_chrun"))
+    monkeypatch.setattr(search_postgres, "ClientCursor", None)
+    in_block = search(admin, SearchParams(query="custmer_chrun"))
+    assert one_message.fuzzy and in_block.fuzzy
+    assert [(h.name, h.score) for h in in_block.hits] == [(h.name, h.score) for h in one_message.hits]
+    assert in_block.total == one_message.total
