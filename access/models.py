@@ -147,3 +147,20 @@ class ServiceAccount(models.Model):
 
     def __str__(self) -> str:
         return self.user.get_username()
+
+
+class AccessEpoch(models.Model):
+    """One row whose `value` grows whenever who-may-do-what can have changed outside the
+    registry: a token revoked or deleted, a user deactivated, a role (group) membership
+    changed, a permission edited. Processes that cache verified bearer tokens and
+    permissions (access.identity.bearer_cache, serving.fast_path) compare it on every
+    request, so a revocation takes effect on the next request of every process, as the
+    registry's own version does (serving.registry_cache)."""
+
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "access epoch"
+
+    def __str__(self) -> str:
+        return f"access epoch {self.value}"

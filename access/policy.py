@@ -11,7 +11,8 @@ Rules (Feast's, with Larder's stricter choices, see DESIGN.md):
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -91,6 +92,55 @@ def _grants(
         permission.project_id == project_id
         and _covers(permission, rtype, actions)
         and _matches_object(permission, name, tags)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionRule:
+    """A Permission row as plain immutable data, for callers that cache a project's
+    permissions between requests (serving.registry_cache) instead of querying them."""
+
+    project_id: int
+    types: frozenset[str]
+    name_patterns: tuple[str, ...]
+    required_tags: dict[str, Any]
+    actions: frozenset[str]
+    roles: frozenset[str]
+    groups: frozenset[str]
+
+
+def project_rules(project_id: int) -> tuple[PermissionRule, ...]:
+    """Every permission of one project (they guard nothing outside it)."""
+    from .models import Permission
+
+    return tuple(
+        PermissionRule(
+            project_id=row["project_id"],
+            types=frozenset(row["types"] or ()),
+            name_patterns=tuple(row["name_patterns"] or ()),
+            required_tags=dict(row["required_tags"] or {}),
+            actions=frozenset(row["actions"] or ()),
+            roles=frozenset(row["roles"] or ()),
+            groups=frozenset(row["groups"] or ()),
+        )
+        for row in Permission.objects.filter(project_id=project_id).values(
+            "project_id", "types", "name_patterns", "required_tags", "actions", "roles", "groups"
+        )
+    )
+
+
+def permits(principal: Principal, permissions: Sequence[Any], actions: ActionArg, obj: Any) -> bool:
+    """`is_allowed` for a principal and a list of permissions the caller already holds
+    (rows or PermissionRules, of any projects): the same predicate, no queries."""
+    if not principal.is_authenticated:
+        return False
+    if principal.is_superuser:
+        return True
+    wanted = _as_actions(actions)
+    rtype = resource_type_of(obj)
+    project_id = _project_id(obj)
+    return any(
+        _grants(p, rtype, wanted, project_id, obj.name, obj.tags) and _policy_grants(p, principal) for p in permissions
     )
 
 

@@ -38,6 +38,14 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("LARDER_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("LARDER_CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy: the header (and value) it sets on https requests,
+# e.g. LARDER_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO=https". Trust it only
+# when the proxy strips that header from what clients send.
+if os.environ.get("LARDER_SECURE_PROXY_SSL_HEADER"):
+    _header, _, _value = os.environ["LARDER_SECURE_PROXY_SSL_HEADER"].partition("=")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+SECURE_SSL_REDIRECT = env_bool("LARDER_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("LARDER_SECURE_HSTS_SECONDS", "0"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -177,6 +185,12 @@ LARDER_REDIS_CLUSTER = env_bool("LARDER_REDIS_CLUSTER", False)
 # The project the feature-server endpoints serve when a request names none (Feast clients
 # never do); empty: the only project, if there is exactly one (serving/api/base.py).
 LARDER_SERVING_PROJECT = os.environ.get("LARDER_SERVING_PROJECT", "")
+# POST /get-online-features answered ahead of Django's middleware for callers whose bearer
+# token this process has already verified (serving/fast_path.py); off: always through DRF.
+LARDER_SERVING_FAST_PATH = env_bool("LARDER_SERVING_FAST_PATH", True)
+# How long a verified bearer token is remembered at most (access/identity/bearer_cache.py);
+# revocations recorded in Larder's database apply at once whatever this says. 0: never.
+LARDER_BEARER_CACHE_SECONDS = float(os.environ.get("LARDER_BEARER_CACHE_SECONDS", "60"))
 # Offline engines (serving/offline/): DuckDB's per-call memory cap and threads (it spills
 # to LARDER_DUCKDB_TEMP_DIR beyond the cap); postgres sources name their DSN's variable.
 LARDER_DUCKDB_MEMORY_LIMIT = os.environ.get("LARDER_DUCKDB_MEMORY_LIMIT", "2GB")

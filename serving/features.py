@@ -234,6 +234,7 @@ class _ViewResult:
         cutoff = now - view.ttl if view.ttl is not None else None
         self.stale = [r is not None and cutoff is not None and r.event_timestamp < cutoff for r in rows]
         self.ts_text = [EPOCH_TEXT if r is None else rfc3339(r.event_timestamp) for r in rows]
+        self.one_to_one = positions == list(range(len(rows)))  # every request row a distinct key
 
     def column(self, feature: str) -> tuple[list[Any], list[str], list[str]]:
         values: list[Any] = []
@@ -247,9 +248,9 @@ class _ViewResult:
             values.append(value)
             statuses.append(NULL_VALUE if value is None else OUTSIDE_MAX_AGE if stale else PRESENT)
         ts = self.ts_text
-        p = self.positions
-        if len(p) == len(values) and p == list(range(len(p))):
+        if self.one_to_one:
             return values, statuses, ts
+        p = self.positions
         return [values[i] for i in p], [statuses[i] for i in p], [ts[i] for i in p]
 
     def raw_column(self, feature: str) -> list[Any]:

@@ -20,3 +20,13 @@ def make_user(db):
         return user
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _forget_verified_bearer_tokens():
+    """Tests reconfigure providers and reuse token texts: no verified token carries over."""
+    from access.identity import bearer_cache
+
+    bearer_cache.clear()
+    yield
+    bearer_cache.clear()

@@ -11,7 +11,9 @@ A verifier is `verify(token, request) -> (user, auth_info) | None`:
 Kinds are told apart cheaply and before any cryptography: personal tokens start with
 `lrd_`, JWTs are three base64url segments, anything else is an opaque provider token.
 When no verifier claims a token the answer is the same 401 as for a bad one, so a
-caller cannot probe which kinds are enabled.
+caller cannot probe which kinds are enabled. A token that held is remembered for a
+while (access.identity.bearer_cache): the access epoch is read first, and the cache
+answers only under that same epoch.
 
 Kept free of rest_framework.views and model imports: DRF loads this class while
 importing its views module; the verifiers are imported on first use.
@@ -76,15 +78,23 @@ class BearerAuthentication(BaseAuthentication):
     """Identifies API callers by bearer token through the verifier chain (module docstring)."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        from access import epoch
+        from access.identity import bearer_cache
+
         token = bearer_token(request)
         if token is None:
             return None
+        current = epoch.current()  # before verifying: a later revocation must not be cached
+        hit = bearer_cache.lookup(token, current)
+        if hit is not None:
+            return hit.request_user(), hit.auth_info
         for verify in bearer_verifiers():
             result = verify(token, request)
             if result is not None:
                 user, auth_info = result
                 if not user.is_active:
                     raise invalid_token()
+                bearer_cache.remember(token, current, user, auth_info, verify)
                 return user, auth_info
         raise invalid_token()
 

@@ -275,3 +275,12 @@ def verify(token: str, request: Any) -> tuple[AbstractBaseUser, KubernetesAuth] 
     user = user_for(auth)
     sync_groups(user, Identity(username=user.get_username(), roles=auth.roles, groups=auth.groups))
     return user, auth
+
+
+def _cache_seconds() -> float:
+    """RoleBinding changes must show after LARDER_KUBERNETES_CACHE_SECONDS, not later:
+    access.identity.bearer_cache keeps a verified token no longer than that."""
+    return settings.LARDER_KUBERNETES_CACHE_SECONDS
+
+
+verify.cache_seconds = _cache_seconds  # type: ignore[attr-defined]

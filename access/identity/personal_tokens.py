@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
+from access import epoch
 from access.identity.authentication import invalid_token
 from access.models import ApiToken
 
@@ -56,6 +57,7 @@ def revoke(token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
         ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=token.revoked_at)
+        epoch.bump()  # processes that cached this token verify it again on its next use
 
 
 def _touch(token: ApiToken, now: datetime) -> None:
@@ -63,6 +65,14 @@ def _touch(token: ApiToken, now: datetime) -> None:
     ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk).update(
         last_used_at=now
     )
+    token.last_used_at = now
+
+
+def on_cached_use(token: ApiToken) -> None:
+    """A use answered from access.identity.bearer_cache still counts as a use."""
+    now = datetime.now(UTC)
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        _touch(token, now)
 
 
 def verify(token: str, request: Any) -> tuple[AbstractBaseUser, ApiToken] | None:
@@ -84,3 +94,6 @@ def verify(token: str, request: Any) -> tuple[AbstractBaseUser, ApiToken] | None
     if match.last_used_at is None or match.last_used_at < now - LAST_USED_RESOLUTION:
         _touch(match, now)
     return match.user, match
+
+
+verify.on_cached_use = on_cached_use  # type: ignore[attr-defined]

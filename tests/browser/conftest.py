@@ -6,10 +6,13 @@ Without /usr/bin/chromium the tier is skipped, except under CI=true, where that 
 """
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,3 +56,33 @@ def page(chromium):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def artifacts(request) -> Path:
+    """Where a test saves its screenshots: $PYTEST_ARTIFACTS (default var/test-artifacts,
+    git-ignored) / the test module's subject (`test_portal.py` -> portal)."""
+    subject = Path(request.node.fspath).stem.removeprefix("test_").split("_")[0]
+    folder = Path(os.environ.get("PYTEST_ARTIFACTS") or ROOT / "var" / "test-artifacts") / subject
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def sign_in(page, live_server, settings, make_user) -> Callable[..., object]:
+    """sign_in(username, roles, start="/"): a local user holding `roles`, signed in through
+    the login form the portal redirects `start` to; returns the page, back at `start`."""
+    settings.LARDER_LOCAL_LOGIN = True
+
+    def _sign_in(username: str, roles: tuple[str, ...], start: str = "/", width: int = 1280, height: int = 800):
+        make_user(username, roles=roles)
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}{start}")
+        page.wait_for_url(re.compile(r"/accounts/login/"))
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", f"pw-{username}")
+        page.locator("form:has(input[name=password]) button[type=submit]").click()
+        page.wait_for_url(f"{live_server.url}{start}")
+        return page
+
+    return _sign_in

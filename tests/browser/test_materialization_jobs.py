@@ -8,11 +8,8 @@ SQL online store), its partitions slowed by LARDER_MATERIALIZE_TEST_DELAY_SECOND
 progress callback, called between heartbeats, samples what the browser shows meanwhile.
 """
 
-import os
-import re
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,31 +20,13 @@ from tests.materialization_data import DAYS, REFERENCE, apply_repo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def artifacts() -> Path:
-    folder = Path(os.environ.get("PYTEST_ARTIFACTS") or ROOT / "var" / "test-artifacts") / "materialization"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def signed_in(page, live_server, settings, make_user, tmp_path):
-    settings.LARDER_LOCAL_LOGIN = True
+def signed_in(sign_in, settings, tmp_path):
     settings.LARDER_MATERIALIZE_TEST_DELAY_SECONDS = 1.5
     settings.LARDER_MATERIALIZE_PROGRESS_SECONDS = 0.25
     apply_repo(tmp_path)
-    make_user("op", roles=("operator",))
-    page.set_viewport_size({"width": 1400, "height": 800})
-    page.goto(f"{live_server.url}/materialization/jobs/")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.fill("input[name=username]", "op")
-    page.fill("input[name=password]", "pw-op")
-    page.locator("form:has(input[name=password]) button[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/materialization/jobs/")
-    return page
+    return sign_in("op", ("operator",), start="/materialization/jobs/", width=1400)
 
 
 def test_a_running_job_shows_live_progress(signed_in, live_server, artifacts):

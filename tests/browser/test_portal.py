@@ -4,10 +4,8 @@ lineage to its feature service and see the curl example there. Screenshots of th
 pages walked are saved as test artifacts ($PYTEST_ARTIFACTS, default
 var/test-artifacts/, git-ignored)."""
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,15 +16,6 @@ from catalog.models import DataSource, Entity, FeatureService, FeatureViewProjec
 from tests.unit.registry_data import make_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    folder = Path(os.environ.get("PYTEST_ARTIFACTS") or ROOT / "var" / "test-artifacts") / "portal"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -63,17 +52,8 @@ def catalog(tmp_path):
 
 
 @pytest.fixture
-def signed_in(page, live_server, settings, catalog, make_user):
-    settings.LARDER_LOCAL_LOGIN = True
-    make_user("sci", roles=("scientist",))
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_server.url}/")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.fill("input[name=username]", "sci")
-    page.fill("input[name=password]", "pw-sci")
-    page.locator("form:has(input[name=password]) button[type=submit]").click()
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+def signed_in(sign_in, catalog):
+    return sign_in("sci", ("scientist",))
 
 
 def test_find_a_feature_by_a_typo_see_its_histogram_follow_lineage_to_its_service(signed_in, live_server, artifacts):

@@ -368,6 +368,7 @@ def test_jwks_is_cached(idp, keys, registry):
 
 def test_jwks_is_fetched_again_after_the_cache_period(idp, keys, registry, settings):
     settings.LARDER_OIDC_JWKS_CACHE_SECONDS = 0
+    settings.LARDER_BEARER_CACHE_SECONDS = 0  # verify every call, not from the bearer cache
     for _ in range(3):
         assert call(sign(claims_for(idp), keys["rsa"])).status_code == 200
     assert idp.jwks_fetches == 3
