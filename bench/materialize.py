@@ -278,7 +278,8 @@ def main() -> int:
     manage(env, "migrate", "-v0")
     manage(env, "apply", str(OUT / "repo"))
     print(f"window {START.isoformat()} .. {END.isoformat()}; {os.cpu_count()} CPUs; "
-          f"DuckDB threads {os.environ.get('LARDER_DUCKDB_THREADS', '2')}")  # fmt: skip
+          f"DuckDB threads {os.environ.get('LARDER_DUCKDB_THREADS', '2')}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
 
     cases: list[tuple[str, int, object]] = []
     for n in sizes:
@@ -324,6 +325,7 @@ def main() -> int:
                 break
         results.append(best)
     flush(args.redis, DB_RAW, DB_FEAST, DB_BROKER, DB_LARDER)
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print(table_markdown(results, main_size))
     (OUT / "results.json").write_text(json.dumps(results, indent=2))

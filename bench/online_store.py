@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/online_store.py [--entities 100000] [--redis-url redis://127.0.0.1:6379/0]
                                            [--database-url postgres://postgres@127.0.0.1:5432/larder]
+                                           [--redis-only]
 
 Workload: N entities (Int64 `driver_id`) x 10 features of one view (3 Float32, 3 Int64,
 2 Float64, 2 String). Writes all N rows through `write_batch` in batches of 10,000 (a
@@ -279,6 +280,7 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     parser.add_argument("--database-url", default="", help="also run the sql store on this PostgreSQL server")
+    parser.add_argument("--redis-only", action="store_true", help="skip the sql stores")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = args.entities
@@ -306,9 +308,10 @@ def main() -> None:
         results["redis (reads)"] = reads["redis"]
     finally:
         client.flushdb()
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sql (SQLite file)"] = run_child(f"sqlite:///{tmp}/bench.sqlite3", n)
-    if args.database_url:
+    if not args.redis_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sql (SQLite file)"] = run_child(f"sqlite:///{tmp}/bench.sqlite3", n)
+    if args.database_url and not args.redis_only:
         pg = run_postgres(args.database_url, n)
         if pg is not None:
             results["sql (PostgreSQL)"] = pg

@@ -2,9 +2,11 @@
 
 For one view and one window, the offline engine's `pull_latest` streams the latest row
 per entity (Arrow record batches); each batch is cut into chunks of at most
-`batch_rows` rows, converted to `OnlineRows` and written with `write_batch`
-(latest-wins). With `bucket=(i, n)` only the entities whose key hashes to bucket i of n
-are kept (an entity-hash partition: n partitions write disjoint sets of entities).
+`batch_rows` rows and written with the store's `write_arrow` (latest-wins; the Redis
+store encodes whole columns at once, no Python value per feature). With `bucket=(i, n)`
+only the entities whose key hashes to bucket i of n are kept (an entity-hash partition:
+n partitions write disjoint sets of entities); the DuckDB engine applies the bucket
+inside its scan, so the partitions divide the aggregation too.
 
 Memory is bounded by one record batch plus one chunk, whatever the number of rows:
 nothing is collected across batches. After every chunk the progress callback gets the
@@ -13,24 +15,23 @@ running counts; it may raise (JobCancelled) to stop the run between chunks.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
 
-from serving.offline.base import CREATED_TIMESTAMP, EVENT_TIMESTAMP, OfflineEngine
+from serving.offline.base import OfflineEngine
 from serving.offline.specs import ViewSpec
-from serving.online import OnlineRows, OnlineStore, ViewKey
+from serving.online import OnlineRows, OnlineStore, ViewKey, columnar
 from serving.online.keys import encode_entity_keys
 
 from .planning import Window
 
 DEFAULT_BATCH_ROWS = 10_000  # Feast's local engine wrote chunks of 10,000 rows (DEFAULT_BATCH_SIZE)
-UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 _GOLDEN = pa.scalar(11400714819323198485, pa.uint64())  # Fibonacci hashing: spreads sequential ids
 _SHIFT = pa.scalar(32, pa.uint64())
 
@@ -59,35 +60,10 @@ def batch_rows_setting() -> int:
     return max(1, int(getattr(settings, "LARDER_MATERIALIZE_BATCH_ROWS", DEFAULT_BATCH_ROWS)))
 
 
-def _utc_values(column: pa.Array | pa.ChunkedArray) -> list[Any]:
-    """Python values of a column; timestamps as aware UTC datetimes (naive read as UTC)."""
-    if pa.types.is_timestamp(column.type):
-        if column.type.tz is None:
-            column = pc.assume_timezone(column, "UTC")
-        column = column.cast(UTC_TIMESTAMP)
-    return column.to_pylist()
-
-
 def to_online_rows(batch: pa.RecordBatch | pa.Table, view: ViewSpec) -> OnlineRows:
     """One chunk of `pull_latest` output as OnlineRows (join keys, features, event and,
     when the source has one and it is never null, created timestamps)."""
-    names = batch.schema.names
-    missing = [n for n in (*view.join_keys, *view.feature_names, EVENT_TIMESTAMP) if n not in names]
-    if missing:
-        raise ValueError(f"feature view {view.name!r}: the offline engine returned no column(s) {missing}")
-    entity_keys = {key: batch.column(names.index(key)).to_pylist() for key in view.join_keys}
-    features = {name: _utc_values(batch.column(names.index(name))) for name in view.feature_names}
-    events = _utc_values(batch.column(names.index(EVENT_TIMESTAMP)))
-    if any(ts is None for ts in events):
-        raise ValueError(f"feature view {view.name!r}: rows without an event timestamp cannot be materialized")
-    created = None
-    if CREATED_TIMESTAMP in names:
-        column = batch.column(names.index(CREATED_TIMESTAMP))
-        if column.null_count == 0 and pa.types.is_timestamp(column.type):
-            created = _utc_values(column)
-    if not view.join_keys:  # an entity-less view: one row under the dummy key
-        entity_keys = [{} for _ in events]
-    return OnlineRows(entity_keys=entity_keys, features=features, event_timestamps=events, created_timestamps=created)
+    return columnar.to_online_rows(batch, view_key(view), view.feature_names)
 
 
 def entity_buckets(batch: pa.RecordBatch | pa.Table, join_keys: tuple[str, ...], buckets: int) -> pa.Array:
@@ -102,6 +78,18 @@ def entity_buckets(batch: pa.RecordBatch | pa.Table, join_keys: tuple[str, ...],
     columns = {k: batch.column(batch.schema.get_field_index(k)).to_pylist() for k in join_keys}
     keys = encode_entity_keys(join_keys, columns) if join_keys else [""] * batch.num_rows
     return pa.array([zlib.crc32(key.encode()) % buckets for key in keys], pa.uint64())
+
+
+def _pull_latest(
+    offline: OfflineEngine, view: ViewSpec, window: Window, bucket: tuple[int, int] | None
+) -> Iterator[pa.RecordBatch]:
+    """The window's latest rows; an engine whose pull_latest takes `bucket` (DuckDB, for one
+    integer join key) aggregates only that bucket's entities, so n entity partitions divide
+    the read as well as the writes. `_chunks` filters by bucket all the same (cheap), so an
+    engine that ignores it stays correct."""
+    if bucket is not None and bucket[1] > 1 and "bucket" in inspect.signature(offline.pull_latest).parameters:
+        return iter(offline.pull_latest(view, window.start, window.end, bucket=bucket))
+    return iter(offline.pull_latest(view, window.start, window.end))
 
 
 def _chunks(
@@ -135,10 +123,10 @@ def materialize_window(
     size = batch_rows or batch_rows_setting()
     key = view_key(view)
     progress = Progress()
-    for chunk in _chunks(iter(offline.pull_latest(view, window.start, window.end)), size, view, bucket):
+    for chunk in _chunks(_pull_latest(offline, view, window, bucket), size, view, bucket):
         if chunk.num_rows == 0:
             continue
-        result = store.write_batch(key, to_online_rows(chunk, view))
+        result = store.write_arrow(key, chunk, view.feature_names)
         progress.rows_read += chunk.num_rows
         progress.rows_written += result.written
         progress.rows_skipped += result.skipped

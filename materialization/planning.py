@@ -20,8 +20,10 @@ Partitions (`partition_by`) are either
   entity active all window long is written once per slice.
 - entity-key hash buckets: partition i of n keeps the entities whose key hashes to i
   (materialization.engine.entity_buckets). Each entity is written once, by one
-  partition; but each partition reads the whole window (`pull_latest` has no key filter,
-  so the bucket is picked from its output).
+  partition. Each partition scans the whole window, but with one integer join key the
+  DuckDB engine filters by bucket inside the scan (`pull_latest(bucket=...)`), so only
+  the bucket's rows are aggregated; other engines and keys aggregate everything and the
+  bucket is picked from the output.
 Time slices suit long windows with few rows per entity per slice; buckets suit windows
 where writing dominates (many entities, few rows each). Default: time slices, one per
 LARDER_MATERIALIZE_PARTITION_DAYS of window (docs/materialization.md has the numbers).

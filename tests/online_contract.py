@@ -18,6 +18,7 @@ import struct
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
 
 from serving.online import OnlineRows, OnlineStore, ViewKey, WriteResult
@@ -55,6 +56,46 @@ DTYPE_VALUES = {
     "timestamp_list": ([datetime(2020, 1, 1, tzinfo=UTC)], [datetime(2030, 6, 1, 0, 0, 0, 1, tzinfo=UTC)]),
     "null": (None, None),
 }
+
+
+def arrow_batch() -> pa.Table:
+    """A pull_latest-like batch: 7 rows, 5 entities (1 and 2 twice: 1's later row is the
+    newer, 2's rows tie), a created column, and one column per Arrow type."""
+    f32_values = [f32(0.1), None, f32(-3.4e38), math.nan, -math.inf, 0.0, f32(1.5)]
+    times = [T0, T0 + timedelta(seconds=1), T0, T0, datetime(1969, 7, 20, tzinfo=UTC), T0, T0]
+    return pa.table(
+        {
+            "driver_id": [1, 1, 2, 2, -(2**63), 2**63 - 1, 0],
+            "i8": pa.array([1, -128, 127, None, 0, 5, 6], pa.int8()),
+            "i64": [2**62, -(2**63), None, 2**63 - 1, 0, -1, 1],
+            "u64": pa.array([2**64 - 1, 0, None, 1, 2, 3, 4], pa.uint64()),
+            "f32": pa.array(f32_values, pa.float32()),
+            "f64": [0.1, 5e-324, -0.0, math.inf, None, 1e308, 1.0],
+            "b": [True, False, None, True, False, True, False],
+            "s": ["ünï", "", None, '{"b": "x"}', "null", "a,b", "[1]"],
+            "bin": [b"\x00\xff", b"", None, b"x", b"y", b"z", b"w"],
+            "ts": pa.array([T0, None, T0, T0, T0, T0, T0], pa.timestamp("us", tz="UTC")),
+            "ts_naive": pa.array([T0.replace(tzinfo=None)] * 7, pa.timestamp("us")),
+            "ints": [[1, 2**62], [], None, [None], [1], [2], [3]],
+            "floats": pa.array([[f32(0.1), math.nan], [], None, [1.5], [0.0], [2.0], [-1.0]], pa.list_(pa.float32())),
+            "null": pa.nulls(7),
+            "event_timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "created": pa.array([T0] * 7, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def arrow_rows(table: pa.Table, names: list[str]) -> OnlineRows:
+    """The same rows as OnlineRows, built by hand (Python values; timestamps aware UTC)."""
+
+    def utc(value):
+        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+    return rows_of(
+        {"driver_id": table.column("driver_id").to_pylist()},
+        {name: [utc(v) for v in table.column(name).to_pylist()] for name in names},
+        table.column("event_timestamp").to_pylist(),
+    )
 
 
 def rows_of(entities, features, timestamps, created=None) -> OnlineRows:
@@ -217,6 +258,63 @@ class OnlineStoreContract:
     def test_empty_batch_writes_nothing(self, store):
         assert store.write_batch(DRIVERS, one_feature([], [], [])) == WriteResult(0, 0)
 
+    # --- Arrow batches (write_arrow: what materialization uses) ---------------------
+
+    def test_write_arrow_stores_what_write_batch_stores(self, store):
+        """Every Arrow type a feature column can have, with nulls, NaN, infinities, -0.0,
+        extremes, duplicate keys (latest wins, ties to the later row): read back the same
+        as the same rows given to write_batch, with the same counts."""
+        table = arrow_batch()
+        by_rows = ViewKey("proj", "by_rows", ("driver_id",))
+        by_arrow = ViewKey("proj", "by_arrow", ("driver_id",))
+        names = [n for n in table.column_names if n not in ("driver_id", "event_timestamp", "created")]
+        expected = store.write_batch(by_rows, arrow_rows(table, names))
+        assert expected == WriteResult(written=5, skipped=2)
+        assert store.write_arrow(by_arrow, table, names) == expected
+        ids = [{"driver_id": i} for i in (-(2**63), 0, 1, 2, 2**63 - 1, 7)]
+        for want, got in zip(store.read(by_rows, ids, names), store.read(by_arrow, ids, names), strict=True):
+            if want is None:
+                assert got is None
+                continue
+            assert got.event_timestamp == want.event_timestamp
+            assert set(got.values) == set(want.values) == set(names)
+            for name in names:
+                assert same(got.values[name], want.values[name]), (name, got.values[name], want.values[name])
+        assert store.write_arrow(by_arrow, table, names) == WriteResult(0, 7)  # all stored already
+        assert store.write_arrow(by_arrow, table.slice(0, 0), names) == WriteResult(0, 0)
+
+    def test_write_arrow_keys_compound_string_and_none(self, store):
+        trips = ViewKey("proj", "trips", ("driver_id", "customer_id"))
+        batch = pa.table(
+            {
+                "customer_id": ["c1", 'c"2'],
+                "driver_id": pa.array([1, 1], pa.int32()),
+                "v": [1.5, None],
+                "event_timestamp": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        assert store.write_arrow(trips, batch, ["v"]) == WriteResult(2, 0)
+        rows = store.read(trips, [{"driver_id": 1, "customer_id": 'c"2'}, {"driver_id": 1, "customer_id": "c1"}], ["v"])
+        assert [r.values for r in rows] == [{"v": None}, {"v": 1.5}]
+        everyone = ViewKey("proj", "global_stats", ())
+        batch = pa.table({"v": [1, 2], "event_timestamp": pa.array([T0, T0 + timedelta(1)], pa.timestamp("us"))})
+        assert store.write_arrow(everyone, batch, ["v"]) == WriteResult(1, 1)
+        (row,) = store.read(everyone, [{}], ["v"])
+        assert row.values == {"v": 2}
+        assert row.event_timestamp == T0 + timedelta(1)  # a naive event column reads as UTC
+
+    def test_write_arrow_rejects_bad_batches_and_writes_nothing(self, store):
+        good = {"driver_id": [1, 2], "v": [1, 2], "event_timestamp": pa.array([T0, T0], pa.timestamp("us", tz="UTC"))}
+        with pytest.raises(ValueError, match="no column"):
+            store.write_arrow(DRIVERS, pa.table(good), ["v", "w"])
+        with pytest.raises(ValueError, match="without an event timestamp"):
+            store.write_arrow(DRIVERS, pa.table({**good, "event_timestamp": pa.array([T0, None])}), ["v"])
+        with pytest.raises(ValueError, match="entity key"):
+            store.write_arrow(DRIVERS, pa.table({**good, "driver_id": [1, None]}), ["v"])
+        with pytest.raises(ValueError):
+            store.write_arrow(DRIVERS, pa.table({**good, "v": pa.array([1, 2], pa.duration("s"))}), ["v"])
+        assert store.count(DRIVERS) == 0
+
     # --- views and projects -----------------------------------------------------
 
     def test_views_sharing_entities_are_independent(self, store):
@@ -300,11 +398,11 @@ class OnlineStoreContract:
 
 
 def write_concurrently(
-    store: OnlineStore, view: ViewKey, *, entities: int = 200, rounds: int = 30, after_thread=None
+    store: OnlineStore, view: ViewKey, *, entities: int = 200, rounds: int = 30, after_thread=None, arrow=False
 ) -> None:
     """Two threads write the same entities with interleaved timestamps (one even, one
-    odd microseconds, in shuffled orders, batches of 50); afterwards every entity holds
-    the newest value either thread wrote for it."""
+    odd microseconds, in shuffled orders, batches of 50; through write_arrow with
+    `arrow`); afterwards every entity holds the newest value either thread wrote for it."""
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
     newest: list[dict[int, int]] = [{}, {}]
@@ -322,7 +420,11 @@ def write_concurrently(
                 times = [T0 + timedelta(microseconds=m) for m in micros]
                 for start in range(0, entities, 50):
                     part = slice(start, start + 50)
-                    store.write_batch(view, one_feature(ids[part], micros[part], times[part]))
+                    if arrow:
+                        batch = pa.table({"driver_id": ids[part], "v": micros[part], "event_timestamp": times[part]})
+                        store.write_arrow(view, batch, ["v"])
+                    else:
+                        store.write_batch(view, one_feature(ids[part], micros[part], times[part]))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:

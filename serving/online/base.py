@@ -31,7 +31,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class OnlineStoreError(Exception):
@@ -129,6 +132,17 @@ class OnlineStore(ABC):
     @abstractmethod
     def write_batch(self, view: ViewKey, rows: OnlineRows) -> WriteResult:
         """Write rows for a view, latest-wins per entity (see module docstring)."""
+
+    def write_arrow(self, view: ViewKey, batch: pa.RecordBatch | pa.Table, features: Sequence[str]) -> WriteResult:
+        """`write_batch` of an Arrow batch with the columns of `pull_latest`: each join key
+        of the view, each of `features`, `event_timestamp` and optionally `created`
+        (serving.online.columnar). Same contract and errors as `write_batch`.
+
+        Materialization writes through this, so a store can encode whole columns at
+        once instead of value by value; by default the batch is converted to OnlineRows."""
+        from .columnar import to_online_rows
+
+        return self.write_batch(view, to_online_rows(batch, view, features))
 
     @abstractmethod
     def read(

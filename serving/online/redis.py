@@ -12,18 +12,23 @@ canonical strings of serving.online.keys. Names cannot contain ":" (docs/feature
 a view literally named `_ts` could collide with another view's time field (as in
 Feast's layout) — do not name a view `_ts`. A hash with no fields left disappears.
 
-Writes, per chunk of `chunk_size` entities (the batch's latest row per entity first):
+Writes (the batch's latest row per entity; `write_arrow` encodes whole Arrow columns
+at once, codec.encode_column, for the same bytes as `write_batch`):
 - `lua` (default): a compare-and-set script (EVALSHA) that writes an entity's fields
   only when its event time is newer than `_ts:<view>`, atomically on the server, so
   concurrent writers cannot let an older row win. One call covers `script_keys`
-  entities (field names sent once per call), the calls of a chunk are pipelined: one
-  round trip per chunk. On a cluster a call may only touch one slot, so there it is
-  one call per entity (still pipelined, one round trip per chunk).
+  entities (field names sent once per call). On a single Redis the calls go out on
+  one connection, one socket write per `chunk_size` entities as they are packed, and
+  the replies are read once at the end: the server runs one chunk while the next is
+  packed, one round trip in all. On a cluster a call may only touch one slot, so there
+  it is one call per entity, pipelined, one round trip per chunk.
 - `check_then_set`: a pipelined HMGET of `_ts:<view>`, then a pipelined HSET of the
   newer rows: two round trips per chunk, and a race (another writer between the two
   can have its newer row overwritten). Feast's way; kept for the benchmark.
-Reads: one pipelined HMGET (`_ts:<view>` + the requested fields) per distinct entity,
-one round trip per `chunk_size` entities (a single key skips the pipeline).
+Reads: one HMGET (`_ts:<view>` + the requested fields) per distinct entity, one round
+trip per `chunk_size` entities (packed by hiredis and sent at once; on a cluster a
+plain command or a pipeline), and the values of all complete rows of a chunk decoded
+by one orjson call (codec.decode_rows).
 delete_view and count SCAN every hash of the project (`{<project>:*`, all primaries
 in a cluster): O(entities of the project), one round trip per SCAN page plus one per
 page for the HDEL script or HEXISTS checks. Admin and metrics work, not serving.
@@ -33,12 +38,14 @@ Scripts are not assumed loaded: a NOSCRIPT reply loads them and retries those ca
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import redis
 import redis.cluster
 from django.conf import settings
@@ -46,8 +53,14 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import NoScriptError
 
 from .base import OnlineRow, OnlineRows, OnlineStore, OnlineStoreError, OnlineStoreUnavailable, ViewKey, WriteResult
-from .codec import decode_value, encode_value, from_micros, to_micros
+from .codec import decode_rows, decode_value, encode_column, encode_value, from_micros, int_text_column, to_micros
+from .columnar import check_columns, event_micros
 from .keys import encode_entity_key, encode_entity_keys, latest_per_entity
+
+try:  # hiredis (in requirements) packs a command in C; redis-py's own packer adds a Python pass per argument
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover
+    pack_command = None
 
 WriteMode = Literal["lua", "check_then_set"]
 
@@ -70,22 +83,31 @@ class _Script:
 WRITE_IF_NEWER = _Script(
     """
 local ts_field, n = ARGV[1], tonumber(ARGV[2])
-local written = 0
+-- one HSET argument list, reused: field names at odd places, this key's values at even
+local args = {ts_field, false}
+for j = 1, n do
+  args[2 * j + 1] = ARGV[2 + j]
+  args[2 * j + 2] = false
+end
+local written, at = 0, 2 + n
 for k = 1, #KEYS do
-  local at = 2 + n + (k - 1) * (n + 1)
   local ts = ARGV[at + 1]
   local stored = redis.call('HGET', KEYS[k], ts_field)
   if not stored or tonumber(stored) < tonumber(ts) then
-    local args = {ts_field, ts}
+    args[2] = ts
     for j = 1, n do
-      args[#args + 1] = ARGV[2 + j]
-      args[#args + 1] = ARGV[at + 1 + j]
+      args[2 * j + 2] = ARGV[at + 1 + j]
     end
-    for i = 1, #args, 1000 do
-      redis.call('HSET', KEYS[k], unpack(args, i, math.min(i + 999, #args)))
+    if #args <= 1000 then
+      redis.call('HSET', KEYS[k], unpack(args))
+    else
+      for i = 1, #args, 1000 do
+        redis.call('HSET', KEYS[k], unpack(args, i, math.min(i + 999, #args)))
+      end
     end
     written = written + 1
   end
+  at = at + n + 1
 end
 return written
 """
@@ -128,6 +150,34 @@ def _glob_escape(text: str) -> str:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _decode_replies(keys: list[str], replies: list[list[bytes | None]], names: list[str]) -> dict[str, OnlineRow]:
+    """The rows of HMGET replies ([time, value, ...], time None: no row for the view).
+    Rows with every field present are decoded together (codec.decode_rows: one orjson
+    call for the chunk); a row missing a field (never written), value by value."""
+    rows: dict[str, OnlineRow] = {}
+    complete: list[tuple[str, list[bytes]]] = []
+    for key, reply in zip(keys, replies, strict=True):
+        if reply[0] is None:
+            continue
+        if None in reply:
+            rows[key] = _decode_reply(reply, names)
+        else:
+            complete.append((key, reply))
+    decoded = decode_rows([reply for _, reply in complete])
+    if decoded is None:  # bytes this codec did not write: value by value, which raises on bad ones
+        rows.update((key, _decode_reply(reply, names)) for key, reply in complete)
+    else:
+        for (key, _), (ts, *values) in zip(complete, decoded, strict=True):
+            rows[key] = OnlineRow(dict(zip(names, values, strict=True)), from_micros(ts))
+    return rows
+
+
+def _decode_reply(reply: list[bytes | None], names: list[str]) -> OnlineRow:
+    ts, *values = reply
+    row = {name: decode_value(v) for name, v in zip(names, values, strict=True) if v is not None}
+    return OnlineRow(row, from_micros(int(ts)))
 
 
 @contextmanager
@@ -194,42 +244,93 @@ class RedisOnlineStore(OnlineStore):
             return WriteResult(0, 0)
         keys = encode_entity_keys(view.join_keys, rows.entity_keys)
         events = [to_micros(ts) for ts in rows.event_timestamps]
-        fields = [f"{view.name}:{name}" for name in rows.features]
-        columns = list(rows.features.values())
+        keep = latest_per_entity(keys, events)
         # Everything is encoded before anything is sent: a bad value writes nothing.
-        prepared = [
-            (hash_key(view.project, keys[i]), [events[i], *(encode_value(column[i]) for column in columns)])
-            for i in latest_per_entity(keys, events)
-        ]
-        ts_field = f"_ts:{view.name}"
-        write = self._write_if_newer if self.write_mode == "lua" else self._check_then_set
-        written = 0
-        with _redis_errors(self):
-            for chunk in _chunks(prepared, self.chunk_size):
-                written += write(ts_field, fields, chunk)
+        columns = [[encode_value(column[i]) for i in keep] for column in rows.features.values()]
+        hashes = [hash_key(view.project, keys[i]) for i in keep]
+        written = self._write(view, list(rows.features), hashes, [events[i] for i in keep], columns)
         return WriteResult(written, len(rows) - written)
 
-    def _write_if_newer(self, ts_field: str, fields: list[str], chunk: list[tuple[str, list[Any]]]) -> int:
-        """One round trip: the compare-and-set script over groups of keys, pipelined."""
-        calls = []
-        for group in _chunks(chunk, self._keys_per_script):
-            args: list[Any] = [ts_field, len(fields), *fields]
-            for _, values in group:
-                args += values
-            calls.append(([key for key, _ in group], args))
-        return sum(self._run_script(WRITE_IF_NEWER, calls))
+    def write_arrow(self, view: ViewKey, batch: pa.RecordBatch | pa.Table, features: Sequence[str]) -> WriteResult:
+        """Columnar write: values encoded a column at a time (codec.encode_column), keys
+        of one integer join key built from its digits; same bytes as `write_batch`."""
+        features = list(features)
+        check_columns(batch, view, features)
+        n = batch.num_rows
+        if n == 0:
+            return WriteResult(0, 0)
+        events = event_micros(batch, view)
+        hashes = self._arrow_hashes(view, batch)
+        columns = [encode_column(batch.column(name)) for name in features]
+        if len(set(hashes)) < n:  # pull_latest gives one row per entity; anyone else may not
+            keep = latest_per_entity(hashes, events)
+            hashes, events = [hashes[i] for i in keep], [events[i] for i in keep]
+            columns = [[column[i] for i in keep] for column in columns]
+        written = self._write(view, features, hashes, events, columns)
+        return WriteResult(written, n - written)
 
-    def _check_then_set(self, ts_field: str, fields: list[str], chunk: list[tuple[str, list[Any]]]) -> int:
+    @staticmethod
+    def _arrow_hashes(view: ViewKey, batch: pa.RecordBatch | pa.Table) -> list[bytes] | list[str]:
+        """The hash key of every row: one integer join key straight from its digits (the
+        canonical form of an int is its decimal text), any other through keys.py."""
+        if len(view.join_keys) == 1 and pa.types.is_integer(batch.schema.field(view.join_keys[0]).type):
+            (name,) = view.join_keys
+            prefix = hash_key(view.project, f"{name}=").encode()[:-1]
+            return [prefix + digits + b"}" for digits in int_text_column(batch.column(name))]
+        if not view.join_keys:
+            return [hash_key(view.project, "")] * batch.num_rows
+        columns = {key: batch.column(key).to_pylist() for key in view.join_keys}
+        return [hash_key(view.project, key) for key in encode_entity_keys(view.join_keys, columns)]
+
+    def _write(
+        self,
+        view: ViewKey,
+        features: list[str],
+        hashes: Sequence[bytes | str],
+        events: Sequence[int],
+        columns: list[list[bytes]],
+    ) -> int:
+        """Write one row per (distinct) hash key, latest-wins; returns how many were applied."""
+        ts_field = f"_ts:{view.name}"
+        fields = [f"{view.name}:{name}" for name in features]
+        with _redis_errors(self):
+            if self.write_mode == "check_then_set":
+                written = 0
+                for start in range(0, len(hashes), self.chunk_size):
+                    part = slice(start, start + self.chunk_size)
+                    written += self._check_then_set(ts_field, fields, hashes[part], events[part], columns, part)
+                return written
+            step = self._keys_per_script
+            head: list[Any] = [ts_field, len(fields), *fields]
+
+            def calls() -> Iterator[tuple[Sequence[bytes | str], list[Any]]]:
+                for start in range(0, len(hashes), step):
+                    part = slice(start, start + step)
+                    values = chain.from_iterable(zip(events[part], *(column[part] for column in columns), strict=True))
+                    yield hashes[part], [*head, *values]
+
+            return sum(self._run_script(WRITE_IF_NEWER, calls()))
+
+    def _check_then_set(
+        self,
+        ts_field: str,
+        fields: list[str],
+        hashes: Sequence[bytes | str],
+        events: Sequence[int],
+        columns: list[list[bytes]],
+        part: slice,
+    ) -> int:
         """Two round trips: read the stored times, then write the newer rows (racy, see module docstring)."""
         pipe = self.client.pipeline(transaction=False)
-        for key, _ in chunk:
+        for key in hashes:
             pipe.execute_command("HMGET", key, ts_field)
         stored = pipe.execute()
         pipe = self.client.pipeline(transaction=False)
         newer = 0
-        for (key, (ts, *values)), (current,) in zip(chunk, stored, strict=True):
+        for i, (key, ts, (current,)) in enumerate(zip(hashes, events, stored, strict=True)):
             if current is None or int(current) < ts:
-                pairs = [item for pair in zip(fields, values, strict=True) for item in pair]
+                row = part.start + i
+                pairs = [item for j, field in enumerate(fields) for item in (field, columns[j][row])]
                 pipe.execute_command("HSET", key, ts_field, ts, *pairs)
                 newer += 1
         if newer:
@@ -241,24 +342,65 @@ class RedisOnlineStore(OnlineStore):
         # A cluster script call may only touch keys of one slot: one entity per call there.
         return 1 if isinstance(self.client, redis.cluster.RedisCluster) else self.script_keys
 
-    def _run_script(self, script: _Script, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        """EVALSHA the script once per (keys, args), pipelined; load it on NOSCRIPT and retry those."""
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        results = pipe.execute(raise_on_error=False)
+    def _run_script(self, script: _Script, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        """EVALSHA the script once per (keys, args); load it on NOSCRIPT and retry those.
+
+        On a single Redis the calls are streamed on one connection: sent a chunk
+        (`chunk_size` keys) at a time as soon as they are packed, the replies read at
+        the end, so the server runs chunk i while this process packs chunk i+1, and
+        nothing waits for a reply in between (replies are integers: nothing piles up).
+        A cluster client pipelines them, `chunk_size` calls per round trip (its pipeline
+        routes each call to its slot's node)."""
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            sent = list(calls)
+            results: list[Any] = []
+            for start in range(0, len(sent), self.chunk_size):
+                pipe = self.client.pipeline(transaction=False)
+                for keys, args in sent[start : start + self.chunk_size]:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                results += pipe.execute(raise_on_error=False)
+        else:
+            sent = []
+            results = self._stream(script, calls, sent)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             self.client.script_load(script.source)
-            pipe = self.client.pipeline(transaction=False)
-            for i in missing:
-                keys, args = calls[i]
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            for i, result in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+            for i, result in zip(missing, self._run_script(script, [sent[i] for i in missing]), strict=True):
                 results[i] = result
         for result in results:
             if isinstance(result, Exception):
                 raise result
+        return results
+
+    def _stream(self, script: _Script, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]], sent: list) -> list[Any]:
+        """Send the calls on one pooled connection, one socket write per `chunk_size` keys,
+        then read every reply (errors as values)."""
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            packed: list[bytes] = []
+            keys_packed = 0
+            for keys, args in calls:
+                sent.append((keys, args))
+                command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+                packed += [pack_command(command)] if pack_command else conn.pack_command(*command)
+                keys_packed += len(keys)
+                if keys_packed >= self.chunk_size:
+                    conn.send_packed_command([b"".join(packed)], False)  # one write (one per list item)
+                    packed, keys_packed = [], 0
+            if packed:
+                conn.send_packed_command([b"".join(packed)], False)
+            results: list[Any] = []
+            for _ in sent:
+                try:
+                    results.append(conn.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    results.append(exc)
+        except BaseException:
+            conn.disconnect()  # replies may be left unread: never hand this socket to anyone else
+            raise
+        finally:
+            pool.release(conn)
         return results
 
     # --- reads -------------------------------------------------------------------
@@ -273,18 +415,32 @@ class RedisOnlineStore(OnlineStore):
         found: dict[str, OnlineRow] = {}
         with _redis_errors(self):
             for chunk in _chunks(distinct, self.chunk_size):
-                if len(chunk) == 1:
-                    replies = [self.client.execute_command("HMGET", hash_key(view.project, chunk[0]), *fields)]
-                else:
-                    pipe = self.client.pipeline(transaction=False)
-                    for key in chunk:
-                        pipe.execute_command("HMGET", hash_key(view.project, key), *fields)
-                    replies = pipe.execute()
-                for key, (ts, *values) in zip(chunk, replies, strict=True):
-                    if ts is not None:
-                        row = {name: decode_value(v) for name, v in zip(names, values, strict=True) if v is not None}
-                        found[key] = OnlineRow(row, from_micros(int(ts)))
+                replies = self._hmget([hash_key(view.project, key) for key in chunk], fields)
+                found.update(_decode_replies(chunk, replies, names))
         return [found.get(key) for key in keys]
+
+    def _hmget(self, hashes: list[str], fields: list[str]) -> list[list[bytes | None]]:
+        """HMGET of the fields of every hash: one round trip (a cluster: a plain command or
+        redis-py's pipeline, which routes by slot; else: the commands packed by hiredis and
+        sent on one pooled connection, skipping the client's per-command Python work)."""
+        cluster = isinstance(self.client, redis.cluster.RedisCluster)
+        if len(hashes) == 1 and (cluster or pack_command is None):
+            return [self.client.execute_command("HMGET", hashes[0], *fields)]
+        if cluster or pack_command is None:
+            pipe = self.client.pipeline(transaction=False)
+            for key in hashes:
+                pipe.execute_command("HMGET", key, *fields)
+            return pipe.execute()
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([b"".join([pack_command(("HMGET", key, *fields)) for key in hashes])], False)
+            return [conn.read_response() for _ in hashes]
+        except BaseException:
+            conn.disconnect()  # replies may be left unread: never hand this socket to anyone else
+            raise
+        finally:
+            pool.release(conn)
 
     # --- admin -------------------------------------------------------------------
 

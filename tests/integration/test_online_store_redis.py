@@ -16,9 +16,19 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from serving.online import OnlineStoreUnavailable, ViewKey
+from serving.online import OnlineStoreError, OnlineStoreUnavailable, ViewKey
 from serving.online.redis import RedisOnlineStore
-from tests.online_contract import DRIVERS, T0, OnlineStoreContract, one_feature, rows_of, value_of, write_concurrently
+from tests.online_contract import (
+    DRIVERS,
+    T0,
+    OnlineStoreContract,
+    arrow_batch,
+    arrow_rows,
+    one_feature,
+    rows_of,
+    value_of,
+    write_concurrently,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +140,45 @@ def test_a_view_wider_than_one_lua_unpack(store):
 
 def test_concurrent_writers_end_with_the_newest_value(store):
     write_concurrently(store, DRIVERS, entities=300, rounds=40)
+
+
+def test_concurrent_writers_through_write_arrow_end_with_the_newest_value(store):
+    write_concurrently(store, DRIVERS, entities=300, rounds=40, arrow=True)
+
+
+def test_write_arrow_writes_the_bytes_write_batch_writes(client):
+    """The columnar encoding (codec.encode_column) is byte for byte the per-value one."""
+    table = arrow_batch()
+    names = [n for n in table.column_names if n not in ("driver_id", "event_timestamp", "created")]
+    RedisOnlineStore(client).write_batch(ViewKey("rows", "v", ("driver_id",)), arrow_rows(table, names))
+    RedisOnlineStore(client).write_arrow(ViewKey("cols", "v", ("driver_id",)), table, names)
+    rows = {key[len("{rows") :]: client.hgetall(key) for key in client.scan_iter(match="{rows:*")}
+    cols = {key[len("{cols") :]: client.hgetall(key) for key in client.scan_iter(match="{cols:*")}
+    assert len(rows) == 5
+    assert rows == cols
+
+
+def test_a_failed_call_leaves_the_connection_usable(store, client):
+    """A reply left unread on a streamed connection would answer the next caller: the
+    connection is dropped instead, and the store keeps working."""
+    client.set("{proj:driver_id=5}", "not a hash")
+    with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
+        store.write_batch(DRIVERS, one_feature(range(10), range(10), [T0] * 10))
+    with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
+        store.read(DRIVERS, [{"driver_id": i} for i in range(10)], ["v"])
+    client.delete("{proj:driver_id=5}")
+    later = [T0 + timedelta(microseconds=1)] * 10  # keys before the bad one were written (no rollback in Redis)
+    assert store.write_batch(DRIVERS, one_feature(range(10), range(10, 20), later)).written == 10
+    assert [value_of(store, DRIVERS, i) for i in range(10)] == list(range(10, 20))
+
+
+def test_reads_mix_complete_and_partial_rows_in_one_chunk(store):
+    both = {"a": [1, [2]], "b": ["x", None]}
+    store.write_batch(DRIVERS, rows_of([{"driver_id": 1}, {"driver_id": 2}], both, [T0] * 2))
+    store.write_batch(DRIVERS, rows_of([{"driver_id": 3}], {"a": [3]}, [T0]))  # an older version of the view
+    rows = store.read(DRIVERS, [{"driver_id": i} for i in (3, 1, 2, 4)], ["a", "b"])
+    expected = [{"a": 3}, {"a": 1, "b": "x"}, {"a": [2], "b": None}, None]
+    assert [None if r is None else r.values for r in rows] == expected
 
 
 def test_unreachable_redis_fails_ping_and_calls_with_the_address():

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from materialization.errors import JobCancelled
 from materialization.planning import Window, plan_slices
 from serving.offline.duckdb import DuckDBOfflineEngine
 from serving.offline.specs import SourceSpec, ViewSpec
+from serving.online.codec import to_micros
 from serving.online.sql import SqlOnlineStore
 from tests import offline_reference as ref
 from tests.unit.test_offline_properties import parquet_source
@@ -181,3 +183,85 @@ def test_rows_are_converted_for_the_online_store():
     assert rows.created_timestamps is None  # a null created cannot be stored: left out (inspection only)
     with pytest.raises(ValueError, match="returned no column"):
         to_online_rows(batch.drop_columns(["x"]), view)
+
+
+def _latest(engine: DuckDBOfflineEngine, view: ViewSpec, window: Window, bucket=None) -> dict:
+    batches = list(engine.pull_latest(view, window.start, window.end, bucket=bucket))
+    rows = pa.Table.from_batches(batches).drop_columns(["created"]).to_pylist() if batches else []  # may be infinite
+    return {row[view.join_keys[0]]: row for row in rows}
+
+
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.int32(), pa.uint16(), pa.string()], ids=str)
+def test_duckdb_buckets_hold_the_entities_of_entity_buckets(tmp_path, key_type):
+    """pull_latest(bucket=(i, n)) computes the engine's Fibonacci bucket in SQL for one
+    integer key: bucket i holds exactly the entities entity_buckets puts in i, and the
+    buckets together are the whole read. Other keys: the bucket is ignored (the engine
+    filters afterwards)."""
+    ids = [-(2**63), -(2**31), -7, -1, 0, 1, 2, 3, 1000, 2**31 - 1, 2**40 + 5, 2**63 - 1]
+    if key_type == pa.int32():
+        ids = [i for i in ids if -(2**31) <= i < 2**31]
+    elif key_type == pa.uint16():
+        ids = list(range(0, 65536, 997))
+    elif key_type == pa.string():
+        ids = [f"k{i}" for i in range(40)]
+    table = pa.table(
+        {
+            "k": pa.array(ids * 2, key_type),
+            "ts": pa.array([ref.at(1)] * len(ids) + [ref.at(2)] * len(ids), pa.timestamp("us", tz="UTC")),
+            "v": list(range(2 * len(ids))),
+        }
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    source = SourceSpec("s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    view = ViewSpec("p", "b", "", ("k",), (("v", "Int64"),), 0, source)
+    engine, window = DuckDBOfflineEngine(), Window(ref.at(0), ref.at(3))
+    everything = _latest(engine, view, window)
+    assert sorted(everything, key=str) == sorted(ids, key=str)
+    assert all(row["v"] >= len(ids) for row in everything.values())  # the later row of each
+    for n in (2, 3, 5):
+        parts = [_latest(engine, view, window, bucket=(i, n)) for i in range(n)]
+        if key_type == pa.string():
+            assert all(part == everything for part in parts)
+            continue
+        assert sum(len(part) for part in parts) == len(ids)
+        assert {k: r for part in parts for k, r in part.items()} == everything
+        expected = entity_buckets(pa.table({"k": pa.array(ids, key_type)}), ("k",), n).to_pylist()
+        for key, bucket in zip(ids, expected, strict=True):
+            assert key in parts[bucket]
+
+
+def test_duckdb_latest_orders_by_event_then_created_at_the_extremes(tmp_path):
+    """The (event, created) ordering packed into one HUGEINT keeps the struct's order:
+    event first, then created; a null created lowest, +infinity highest; times before
+    1970 (negative epoch microseconds) included."""
+    far = datetime(1950, 1, 1, tzinfo=UTC)
+    infinity = 2**63 - 1  # DuckDB reads this timestamp as 'infinity'
+    rows = [  # (key, event, created, v); the winner of each key has v = 1
+        (1, ref.at(5), None, 0),
+        (1, ref.at(5), ref.at(4), 0),
+        (1, ref.at(5), infinity, 1),
+        (2, ref.at(5), None, 0),
+        (2, ref.at(5), datetime(1900, 1, 1, tzinfo=UTC), 1),
+        (3, datetime(1960, 1, 1, tzinfo=UTC), None, 1),
+        (3, far, ref.at(9), 0),
+        (4, ref.at(5), ref.at(5), 0),
+        (4, ref.at(5) + timedelta(microseconds=1), None, 1),
+        (5, far, None, 1),
+    ]
+    micros = pa.array([c if isinstance(c, int) or c is None else to_micros(c) for _, _, c, _ in rows], pa.int64())
+    table = pa.table(
+        {
+            "k": [r[0] for r in rows],
+            "ts": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+            "created": micros.cast(pa.timestamp("us", tz="UTC")),
+            "v": [r[3] for r in rows],
+        }
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    source = SourceSpec(
+        "s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts", created_timestamp_column="created"
+    )
+    view = ViewSpec("p", "x", "", ("k",), (("v", "Int64"),), 0, source)
+    got = _latest(DuckDBOfflineEngine(), view, Window(far, ref.at(10)))
+    assert {k: r["v"] for k, r in got.items()} == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    assert got[3]["event_timestamp"] == datetime(1960, 1, 1, tzinfo=UTC)

@@ -3,6 +3,8 @@
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -10,7 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from serving.online import OnlineStore, ViewKey, get_online_store
-from serving.online.codec import decode_row, decode_value, encode_row, encode_value, from_micros, to_micros
+from serving.online.codec import (
+    decode_row,
+    decode_rows,
+    decode_value,
+    encode_column,
+    encode_row,
+    encode_value,
+    from_micros,
+    int_text_column,
+    micros_column,
+    to_micros,
+)
 from serving.online.keys import encode_entity_key, encode_entity_keys, latest_per_entity
 from serving.online.redis import RedisOnlineStore
 from serving.online.registry import online_store_class
@@ -61,6 +74,76 @@ def test_numpy_values_are_stored_as_python_values():
 def test_values_that_cannot_be_stored_are_refused(value, message):
     with pytest.raises(ValueError, match=message):
         encode_value(value)
+
+
+NUMERIC_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint32(), pa.uint64()]
+NUMERIC_TYPES += [pa.float32(), pa.float64(), pa.bool_()]
+
+
+def _random_column(dtype: pa.DataType, rng: np.random.Generator, n: int) -> pa.Array:
+    if pa.types.is_boolean(dtype):
+        values = rng.integers(0, 2, n).astype(bool)
+    elif pa.types.is_floating(dtype):
+        width = np.uint32 if dtype == pa.float32() else np.uint64  # every bit pattern: NaN, inf, subnormal
+        values = rng.integers(0, np.iinfo(width).max, n, dtype=width, endpoint=True).view(dtype.to_pandas_dtype())
+        values[: min(n, 4)] = [0.0, -0.0, np.inf, -np.inf][: min(n, 4)]
+    else:
+        info = np.iinfo(dtype.to_pandas_dtype())
+        values = rng.integers(info.min, info.max, n, dtype=dtype.to_pandas_dtype(), endpoint=True)
+    return pa.array(values, dtype, mask=rng.random(n) < 0.1)
+
+
+@pytest.mark.parametrize("dtype", NUMERIC_TYPES, ids=str)
+def test_encode_column_is_encode_value_of_every_value(dtype):
+    """The vectorised path writes the bytes of the per-value path (float32 widened to the
+    Python float to_pylist gives, nulls as null, NaN and infinities tagged)."""
+    rng = np.random.default_rng(len(str(dtype)))
+    for n in (0, 1, 7, 5000):
+        column = _random_column(dtype, rng, n)
+        expected = [encode_value(v) for v in column.to_pylist()]
+        assert encode_column(column) == expected
+        assert encode_column(pa.chunked_array([column.slice(0, n // 2), column.slice(n // 2)], dtype)) == expected
+
+
+def test_encode_column_other_types_go_value_by_value():
+    when = datetime(2024, 2, 29, 12, tzinfo=UTC)
+    naive = pa.array([when.replace(tzinfo=None), None], pa.timestamp("us"))
+    assert encode_column(naive) == [encode_value(when), b"null"]
+    column = pa.array([["a", None], [], None], pa.list_(pa.string()))
+    assert encode_column(column) == [encode_value(["a", None]), b"[]", b"null"]
+    with pytest.raises(ValueError, match="feature value type"):
+        encode_column(pa.array([1, 2], pa.duration("s")))
+
+
+def test_micros_and_int_text_columns():
+    times = [datetime(1969, 7, 20, 20, 17, tzinfo=UTC), datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=UTC)]
+    assert micros_column(pa.array(times, pa.timestamp("us", tz="UTC"))) == [to_micros(t) for t in times]
+    naive = pa.array([t.replace(tzinfo=None) for t in times], pa.timestamp("ns"))
+    assert micros_column(naive) == [to_micros(t) for t in times]
+    with pytest.raises(ValueError, match="null"):
+        micros_column(pa.array([times[0], None]))
+    ids = [-(2**63), -1, 0, 2**63 - 1]
+    assert int_text_column(pa.array(ids)) == [str(i).encode() for i in ids]
+    assert int_text_column(pa.array([2**64 - 1], pa.uint64())) == [b"18446744073709551615"]
+    with pytest.raises(ValueError, match="entity key"):
+        int_text_column(pa.array([1, None]))
+
+
+@given(st.lists(st.lists(values, min_size=3, max_size=3), max_size=6))
+def test_decode_rows_is_decode_value_of_every_value(rows):
+    stored = [[str(i * 7 - 3).encode(), *(encode_value(v) for v in row)] for i, row in enumerate(rows)]
+    decoded = decode_rows(stored)
+    assert decoded == [[int(row[0]), *(decode_value(v) for v in row[1:])] for row in stored]
+
+
+def test_decode_rows_refuses_bytes_it_did_not_write():
+    """A stored value holding two JSON values (or a bad time) is not split across
+    columns: the caller then decodes value by value, which raises."""
+    assert decode_rows([[b"1", b"1,2", b"3"], [b"2", b"4", b"5"]]) is None
+    assert decode_rows([[b"1", b"1,2"], [b"2", b"4"], [b"3", b"]"]]) is None
+    assert decode_rows([[b"1.5", b"1"]]) is None
+    assert decode_rows([[b"1", b"not json"]]) is None
+    assert decode_rows([]) == []
 
 
 def test_timestamps_are_exact_epoch_microseconds():
