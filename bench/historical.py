@@ -17,12 +17,15 @@ bench/out/historical/ (reused when present).
 Every run is a child process, engines interleaved, --repeat times (Feast only once when
 slower than --feast-repeat-below seconds), the best time kept; its time covers the retrieval only (entity frame already
 in memory, result materialised as Arrow, or pandas for Feast), its CPU is the child's
-user + system time for that call, and its peak memory is
-the child's maximum RSS (os.wait4). PostgreSQL's own memory is the server's and is not
-in that figure; its table is loaded (COPY, then an index on (driver_id,
+user + system time for that call, and its peak memory is the child's own high-water
+RSS (VmHWM; os.wait4's figure carries the parent's peak). PostgreSQL's own memory is
+the server's and is not in that figure; its table is loaded (COPY, then an index on (driver_id,
 event_timestamp) and ANALYZE) before timing. Feast runs in .feast-venv
 (tests/feast_peer/venv.sh) and is killed at --feast-timeout seconds or when its RSS
 passes --feast-memory-cap-gb, reported as such.
+
+DuckDB instances are started before timing (the raw run's connect, Larder's process-wide
+instance), as in a running server.
 
 Raw ASOF is `entity ASOF LEFT JOIN source ON driver_id = driver_id AND T >= ts`: no ttl,
 no created tie-break, no row order, so it is a floor, not a correct answer.
@@ -184,6 +187,19 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def high_water_mb() -> float | None:
+    """This process's peak RSS (VmHWM). Not wait4's ru_maxrss: Linux carries the forking
+    parent's peak across exec, so every child of a parent that grew (loading PostgreSQL)
+    would report at least the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return None
+
+
 def summary(table, seconds: float, cpu_start: float) -> dict:
     import pyarrow.compute as pc
 
@@ -193,6 +209,7 @@ def summary(table, seconds: float, cpu_start: float) -> dict:
         "rows": table.num_rows,
         "non_null": table.num_rows - table.column("f0").null_count,
         "checksum": pc.sum(table.column("f5")).as_py(),
+        "hwm_mb": high_water_mb(),
     }
 
 
@@ -218,6 +235,7 @@ def child(engine: str, where: str, entity_path: str) -> dict:
         from serving.offline.duckdb import DuckDBOfflineEngine
 
         runner = DuckDBOfflineEngine(memory_limit=memory, threads=threads)
+        runner._database()  # the process's DuckDB instance, started like the raw run's connect: not timed
         view = view_spec("file", where)
     else:
         from serving.offline.postgres import PostgresOfflineEngine
@@ -253,12 +271,14 @@ def run_child(argv: list[str], timeout: float, memory_cap: int | None = None) ->
             break
         time.sleep(0.2)
     out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    # wait4's ru_maxrss includes the parent's peak (see high_water_mb): only a fallback
     peak_mb = max(usage.ru_maxrss * 1024, peak_seen) / 1e6
     if stopped:
-        return {"error": stopped, "peak_mb": peak_mb}
+        return {"error": stopped, "peak_mb": peak_seen / 1e6}
     if os.waitstatus_to_exitcode(status) != 0 or not out.strip():
         return {"error": "failed: " + (err.strip().splitlines() or ["?"])[-1][:200], "peak_mb": peak_mb}
-    return {**json.loads(out.strip().splitlines()[-1]), "peak_mb": peak_mb}
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "peak_mb": result.get("hwm_mb") or peak_mb}
 
 
 def _rss(pid: int) -> int:

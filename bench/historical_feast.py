@@ -59,7 +59,12 @@ def main() -> int:
         seconds = time.perf_counter() - start
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime - cpu_start
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": len(df), "non_null": int(df["f0"].notna().sum())}))
+    hwm = None
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) * 1024 / 1e6  # peak RSS of this process (see historical.high_water_mb)
+    result = {"seconds": seconds, "cpu": cpu, "rows": len(df), "non_null": int(df["f0"].notna().sum()), "hwm_mb": hwm}
+    print(json.dumps(result))
     return 0
 
 

@@ -357,3 +357,137 @@ def test_a_join_larger_than_the_memory_limit_spills_and_gives_the_same_answer(tm
 @pytest.mark.parametrize(("limit", "expected"), [("2GB", 2e9), ("512MiB", 512 * 2**20), ("1.5 gb", 1.5e9), ("?", 1e9)])
 def test_memory_limit_is_read_in_bytes(limit, expected):
     assert DuckDBOfflineEngine(memory_limit=limit)._memory_bytes() == expected
+
+
+def _record_plans(monkeypatch) -> list[tuple[str, bool]]:
+    """Which join SQL builders run, and whether the hash join used time buckets."""
+    import serving.offline.duckdb as module
+
+    used: list[tuple[str, bool]] = []
+    hash_sql, asof_sql = module._hash_join_sql, module._asof_join_sql
+    monkeypatch.setattr(module, "_hash_join_sql", lambda *a: used.append(("hash", bool(a[6]))) or hash_sql(*a))
+    monkeypatch.setattr(module, "_asof_join_sql", lambda *a: used.append(("asof", False)) or asof_sql(*a))
+    return used
+
+
+def test_time_buckets_keep_both_ttl_bounds_exact(tmp_path, monkeypatch):
+    """ttl 1h over 10 hours of rows, so the hash join cuts time into buckets of 1h from
+    min T - ttl; entity times sit on bucket edges, exactly ttl after a row, a microsecond
+    past it, and before any row. Every answer matches the reference."""
+    from tests import offline_reference as ref
+
+    base = at(0)
+    rows = [{"user_id": 1, "ts": base + timedelta(hours=h), "v": h} for h in range(10)]
+    rows += [{"user_id": 2, "ts": base + timedelta(hours=h, minutes=30), "v": 100 + h} for h in range(10)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "s.parquet")
+    source = SourceSpec("s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    hourly = view(source, ttl=3600)
+    times = [base + timedelta(hours=h, minutes=m) for h, m in ((1, 0), (3, 0), (4, 30), (8, 59), (-1, 0), (10, 0))]
+    times += [base + timedelta(hours=5, microseconds=1), base + timedelta(hours=10, microseconds=1)]
+    entity = entity_for(user_id=[u for u in (1, 2) for _ in times], event_timestamp=times * 2)
+    used = _record_plans(monkeypatch)
+    result = DuckDBOfflineEngine(join_strategy="hash").get_historical_features(entity, [(hourly, ["v"])], False)
+    assert used == [("hash", True)]
+    expected = ref.point_in_time(entity.to_pylist(), "event_timestamp", hourly, ["v"], rows)
+    assert [(v,) for v in result.column("v").to_pylist()] == [next(iter(e)) for e in expected]
+    assert result.column("v").to_pylist() == [1, 3, 4, 8, None, 9, 5, None, 100, 102, 104, 108, None, 109, 104, 109]
+
+
+def test_auto_takes_the_bucketed_hash_join_when_the_ttl_cuts_the_pairs(tmp_path, monkeypatch):
+    """One key, 100 rows an hour apart, 5 entity rows: 5 pairs per source row share the key
+    (above 3: ASOF without buckets), but with a 1h ttl each entity row meets the rows of 2
+    buckets: the hash join with buckets. Without a ttl: ASOF."""
+    base = at(0)
+    pq.write_table(
+        pa.table({"user_id": [1] * 100, "ts": [base + timedelta(hours=h) for h in range(100)], "v": list(range(100))}),
+        tmp_path / "s.parquet",
+    )
+    source = SourceSpec("s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    entity = entity_for(
+        user_id=[1] * 5, event_timestamp=[base + timedelta(hours=h, minutes=30) for h in range(0, 100, 20)]
+    )
+    used = _record_plans(monkeypatch)
+    result = DuckDBOfflineEngine().get_historical_features(entity, [(view(source, ttl=3600), ["v"])], False)
+    assert result.column("v").to_pylist() == [0, 20, 40, 60, 80]
+    assert used == [("hash", True)]
+    used.clear()
+    result = DuckDBOfflineEngine().get_historical_features(entity, [(view(source, ttl=0), ["v"])], False)
+    assert result.column("v").to_pylist() == [0, 20, 40, 60, 80]
+    assert used == [("asof", False)]
+
+
+def test_a_hot_key_in_one_bucket_goes_to_asof(tmp_path, monkeypatch):
+    """All rows of the key in one hour and the entity rows in it too: buckets do not help
+    (each key's own range of buckets is counted), so 50 x 40 pairs for 40 rows is ASOF."""
+    base = at(0)
+    ts = [base + timedelta(seconds=s) for s in range(40)] + [base + timedelta(hours=30)]
+    pq.write_table(pa.table({"user_id": [1] * 40 + [2], "ts": ts, "v": list(range(41))}), tmp_path / "s.parquet")
+    source = SourceSpec("s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    times = [base + timedelta(seconds=100)] * 50 + [base + timedelta(hours=31)]
+    entity = entity_for(user_id=[1] * 50 + [2], event_timestamp=times)
+    used = _record_plans(monkeypatch)
+    result = DuckDBOfflineEngine().get_historical_features(entity, [(view(source, ttl=3600), ["v"])], False)
+    assert result.column("v").to_pylist() == [39] * 50 + [40]
+    assert used == [("asof", False)]
+
+
+def test_a_hash_join_out_of_memory_is_run_again_as_asof(matrix_source, monkeypatch):
+    """The hash plan's aggregate can fail where ASOF would spill (the memory limit is shared
+    by every query of the process): auto runs it again as ASOF; a forced hash join fails."""
+    import duckdb
+
+    import serving.offline.duckdb as module
+
+    fetch = module._fetch
+
+    def failing(con, sql, params):
+        if "arg_max" in sql:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+        return fetch(con, sql, params)
+
+    monkeypatch.setattr(module, "_fetch", failing)
+    used = _record_plans(monkeypatch)
+    entity = entity_for(user_id=[1, 3, 2], event_timestamp=[at(11, 30), at(2), at(3)])
+    result = DuckDBOfflineEngine().get_historical_features(entity, [(view(matrix_source), ["v"])], False)
+    assert result.column("v").to_pylist() == [3, 30, None]
+    assert [name for name, _ in used] == ["hash", "asof"]
+    with pytest.raises(OfflineEngineError, match="Out of Memory"):
+        DuckDBOfflineEngine(join_strategy="hash").get_historical_features(entity, [(view(matrix_source), ["v"])], False)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unmatched_rows_and_every_column_type_are_put_back_in_order(tmp_path, monkeypatch, parallel):
+    """The hash join returns matched rows only, in any order: numeric columns (numpy
+    scatter), strings, nullable values and timestamps (Arrow take) land on their entity
+    rows, the others are null."""
+    base = at(0)
+    n = 5000
+    source = pa.table(
+        {
+            "user_id": list(range(n)),
+            "ts": [base] * n,
+            "i": pa.array(range(n), pa.int32()),
+            "f": pa.array([x / 2 for x in range(n)], pa.float32()),
+            "s": [f"s{x}" for x in range(n)],
+            "maybe": [None if x % 3 else x for x in range(n)],
+            "when": [base + timedelta(seconds=x) for x in range(n)],
+        }
+    )
+    pq.write_table(source, tmp_path / "s.parquet")
+    if parallel:
+        monkeypatch.setattr("serving.offline.duckdb.PARALLEL_PLACE_VALUES", 1)
+    spec = SourceSpec("s", "file", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    dtypes = (("i", "Int32"), ("f", "Float32"), ("s", "String"), ("maybe", "Int64"), ("when", "UnixTimestamp"))
+    wide = ViewSpec("p", "wide", "", ("user_id",), dtypes, 0, spec)
+    users = [x * 7 % (2 * n) for x in range(2 * n)]  # half of them unknown, shuffled
+    entity = entity_for(user_id=users, event_timestamp=[base + timedelta(hours=1)] * len(users))
+    result = DuckDBOfflineEngine(join_strategy="hash").get_historical_features(
+        entity, [(wide, ["i", "f", "s", "maybe", "when"])], False
+    )
+    known = [u if u < n else None for u in users]
+    assert result.column("i").to_pylist() == known
+    assert result.column("f").to_pylist() == [None if u is None else u / 2 for u in known]
+    assert result.column("s").to_pylist() == [None if u is None else f"s{u}" for u in known]
+    assert result.column("maybe").to_pylist() == [None if u is None or u % 3 else u for u in known]
+    assert result.column("when").to_pylist() == [None if u is None else base + timedelta(seconds=u) for u in known]
+    assert result.schema.field("i").type == pa.int32()
