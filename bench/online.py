@@ -344,7 +344,7 @@ def larder_command(kind: str, port: int, args: argparse.Namespace) -> list[str]:
         return [
             str(bin_dir / "gunicorn"), "larder.wsgi",
             "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.workers),
+            "--workers", str(args.larder_workers or args.workers),
             "--worker-class", "gthread",
             "--threads", str(args.threads),
             "--keep-alive", "30",
@@ -354,7 +354,7 @@ def larder_command(kind: str, port: int, args: argparse.Namespace) -> list[str]:
         return [
             str(bin_dir / "granian"), "--interface", "wsgi",
             "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(args.workers),
+            "--workers", str(args.larder_workers or args.workers),
             "--blocking-threads", str(args.threads),
             "--log-level", "warning",
             "larder.wsgi:application",
@@ -406,7 +406,9 @@ def main() -> int:
     )
     parser.add_argument("--batches", default="1,100", help="entities per request, comma-separated")
     parser.add_argument("--workers", type=int, default=2, help="server processes (both servers)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per Larder worker process")
+    parser.add_argument("--larder-workers", type=int, default=0, help="Larder's processes (default: --workers)")
+    parser.add_argument("--feast-workers", type=int, default=0, help="Feast's processes (default: --workers)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per Larder worker process")
     parser.add_argument(
         "--larder-servers", default="gunicorn,granian", help="WSGI servers to run Larder under (gunicorn, granian)"
     )
@@ -500,7 +502,7 @@ def main() -> int:
             command = [
                 str(FEAST_VENV / "bin" / "feast"), "serve",
                 "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(args.workers),
+                "--workers", str(args.feast_workers or args.workers),
                 "--no-access-log",
                 "--max-requests", "0",
                 "--registry_ttl_sec", "3600",
@@ -571,7 +573,8 @@ def print_table(results: dict, sizes: list[int], args: argparse.Namespace) -> No
     print(
         f"\n{args.entities} entities x 10 features, Redis; {args.clients} clients x {args.duration:g} s per row "
         f"({args.rounds} alternating slices); "
-        f"{args.workers} worker processes each (Larder: {args.threads} threads each); "
+        f"worker processes: Larder {args.larder_workers or args.workers} x {args.threads} threads, "
+        f"Feast {args.feast_workers or args.workers}; "
         "Larder with a bearer token, Feast without auth\n"
     )
     print(

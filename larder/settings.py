@@ -115,6 +115,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and not env_bool("LARDER_DB_JIT", False):
+    # PostgreSQL JIT-compiles any plan estimated above jit_above_cost. The portal's heaviest
+    # statements (a search word matching 17,000 of 110,000 documents, with facets) qualify
+    # and pay 10-30 ms of compilation to run for 20: search p95 47 ms without, 74 ms with
+    # (docs/benchmarks.md, "Catalog search"). The offline engine's own sessions keep it.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

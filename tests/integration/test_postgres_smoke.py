@@ -47,3 +47,10 @@ def test_example_repo_applies_on_postgresql(tmp_path):
     call_command("apply", str(tmp_path), stdout=out)
     assert "No changes to registry" in out.getvalue()
     assert RegistryChange.objects.count() == changes
+
+
+def test_the_registry_connection_runs_without_jit():
+    """PostgreSQL's JIT compile time dominated the search's tail (docs/benchmarks.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
