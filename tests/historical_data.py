@@ -10,7 +10,6 @@ Customer "c1": balance 10.0 at 01:00 (customer_profile has ttl 0: unlimited look
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from django.test import Client
 
 from catalog.repo import apply, load_repo
 from catalog.repo.testing import write_repo
+from tests.http import post_json
 
 PROJECT = "hist"
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
@@ -236,7 +236,8 @@ def apply_repo(root: Path, files: dict[str, Any] | None = None) -> Path:
 
 
 def post(client: Client, body: Any, path: str = URL, **headers: str):
-    return client.post(path, json.dumps(body), content_type="application/json", **headers)
+    """POST `body` to the historical-features API (or `path`)."""
+    return post_json(client, path, body, **headers)
 
 
 def request_body(**extra: Any) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.test import Client
-
 from catalog.repo import apply, load_repo
 from catalog.repo.testing import write_repo
 from serving import ingest, registry_cache
 from serving.online import get_online_store
+from tests.http import post_json as post  # noqa: F401 - the suites import it from here
 
 PROJECT = "shop"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -190,10 +189,6 @@ def seed_drivers() -> None:
             "avg_daily_trips": [10, 20, 30],
         },
     )
-
-
-def post(client: Client, path: str, body: Any, **headers: str):
-    return client.post(path, json.dumps(body), content_type="application/json", **headers)
 
 
 def feast_error(response) -> dict[str, str]:

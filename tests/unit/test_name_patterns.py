@@ -86,6 +86,12 @@ _QUANTIFIERS = ["", "", "*", "+", "?", "{2}", "{1,}", "{0,2}"]
 _atom = st.builds(lambda a, q: a + q, st.sampled_from(_ATOMS), st.sampled_from(_QUANTIFIERS))
 
 
+# Groups repeat a bounded number of times only: `(a*)*` and the like make Python's
+# backtracking matcher exponential in the name's length (a test that hung in CI), and
+# bounded repetition exercises the same translation.
+_GROUP_QUANTIFIERS = ["", "", "?", "{2}", "{0,2}"]
+
+
 def _grouped(inner: st.SearchStrategy) -> st.SearchStrategy:
     branch = st.lists(inner, min_size=1, max_size=3).map("".join)
     alternation = st.lists(branch, min_size=1, max_size=2).map("|".join)
@@ -93,7 +99,7 @@ def _grouped(inner: st.SearchStrategy) -> st.SearchStrategy:
         lambda opener, body, q: f"{opener}{body}){q}",
         st.sampled_from(["(", "(?:"]),
         alternation,
-        st.sampled_from(_QUANTIFIERS),
+        st.sampled_from(_GROUP_QUANTIFIERS),
     )
 
 
@@ -106,8 +112,11 @@ names = st.text(alphabet="ab_-.x1 :\n\u00e9Z()", max_size=8)
 @given(pattern=patterns, candidates=st.lists(names, max_size=15))
 def test_the_anchored_form_means_fullmatch(pattern, candidates):
     regex = sql_regex(pattern)
-    if regex is None:  # only when stripping the pattern left a quantifier first: invalid in both
-        assert pattern.strip()[:1] in ("*", "+", "?", "{"), pattern
+    if regex is None:
+        # Only when stripping the pattern left a quantifier first (invalid in both engines)
+        # or an empty first or last branch (refused, so Python decides): never otherwise.
+        stripped = pattern.strip()
+        assert stripped[:1] in ("*", "+", "?", "{") or stripped.startswith("|") or stripped.endswith("|"), pattern
         return
     for name in candidates:
         assert (re.search(regex, name) is not None) == (re.fullmatch(pattern.strip(), name) is not None), (
