@@ -11,6 +11,7 @@ from django.db import models
 from catalog.models.base import RegistryObject, unique_name_per_project
 
 from .actions import expand_actions
+from .pattern_safety import backtracking_risk
 from .resources import normalize_resource_type
 
 
@@ -22,6 +23,9 @@ def validate_patterns(patterns: list[str]) -> None:
             re.compile(str(pattern))
         except re.error as exc:
             raise ValidationError(f"bad regular expression {pattern!r}: {exc}") from exc
+        risk = backtracking_risk(str(pattern))
+        if risk:
+            raise ValidationError(f"regular expression {pattern!r} refused: {risk}")
 
 
 def validate_actions(actions: list[str]) -> None:

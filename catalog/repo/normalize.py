@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from access.actions import expand_actions
+from access.pattern_safety import backtracking_risk
 from access.resources import RESOURCE_TYPES, normalize_resource_type
 from catalog.models.projects import project_name_validator
 from catalog.transformations import ExpressionError, compile_expression
@@ -303,6 +304,10 @@ def normalize_permission(raw: dict[str, Any], ctx: Context, errors: list[Validat
             re.compile(pattern.strip())
         except re.error as exc:
             r.error("name_patterns", f"bad regular expression {pattern!r}: {exc}")
+            continue
+        risk = backtracking_risk(pattern)
+        if risk:
+            r.error("name_patterns", f"regular expression {pattern!r} refused: {risk}")
     actions: list[str] = []
     raw_actions = r.string_list("actions")
     if not raw_actions:

@@ -227,6 +227,14 @@ CASES = [
         "bad regular expression",
     ),
     (
+        "regex that may backtrack exponentially",
+        _set(perm, "name_patterns", ["(driver_.*)*x"]),
+        "permissions.yaml",
+        "permission 'scientists-read'",
+        "name_patterns",
+        "exponential time",
+    ),
+    (
         "unknown action",
         _set(perm, "actions", ["DESCRIBE", "READ_ALL"]),
         "permissions.yaml",
