@@ -147,14 +147,9 @@ def permits(principal: Principal, permissions: Sequence[Any], actions: ActionArg
 def is_allowed(user: Any, actions: ActionArg, obj: Any) -> bool:
     """True when `user` may perform all `actions` on `obj` (saved or not yet saved)."""
     principal = principal_for(user)
-    if not principal.is_authenticated:
-        return False
-    if principal.is_superuser:
-        return True
-    wanted = _as_actions(actions)
-    rtype = resource_type_of(obj)
-    project_id = _project_id(obj)
-    return any(_grants(p, rtype, wanted, project_id, obj.name, obj.tags) for p in _user_permissions(user, principal))
+    if principal.is_superuser or not principal.is_authenticated:  # decided without loading permissions
+        return permits(principal, (), actions, obj)
+    return permits(principal, _user_permissions(user, principal), actions, obj)
 
 
 def authorize(user: Any, actions: ActionArg, obj: Any) -> None:

@@ -38,8 +38,12 @@ def principal_for(user: AbstractBaseUser | AnonymousUser | None) -> Principal:
     return principal
 
 
+# Attributes memoised on a user object for one request (here and in access.policy).
+MEMOS = ("_larder_principal", "_larder_permissions")
+
+
 def forget_principal(user: AbstractBaseUser) -> None:
     """Drop the memo after the user's groups change within one request (tests, logins)."""
-    for attr in ("_larder_principal", "_larder_permissions"):
+    for attr in MEMOS:
         if hasattr(user, attr):
             delattr(user, attr)

@@ -35,9 +35,11 @@ from urllib.parse import parse_qs
 import orjson
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from rest_framework.exceptions import AuthenticationFailed
 
 from access.actions import Action
 from access.identity import bearer_cache
+from access.identity.authentication import token_from_header
 from access.policy import permits
 from serving import features, registry_cache
 from serving.api.online import parse_request
@@ -115,10 +117,14 @@ class _Config:
         return environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
 
 
-def _bearer(header: str | None) -> str:
-    scheme, _, token = (header or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+def _bearer(environ: dict[str, Any]) -> str:
+    """The request's bearer token, read as DRF's authentication reads it; anything else
+    (no token, another scheme, a malformed header) is answered by Django."""
+    try:
+        token = token_from_header(environ.get("HTTP_AUTHORIZATION", "").encode("iso-8859-1"))
+    except (AuthenticationFailed, UnicodeEncodeError):
+        raise _Decline from None
+    if token is None:
         raise _Decline
     return token
 
@@ -194,7 +200,7 @@ class FastOnlinePath:
             raise _Decline
         if not self._host_allowed(config.host(environ)):
             raise _Decline
-        token = _bearer(environ.get("HTTP_AUTHORIZATION"))
+        token = _bearer(environ)
         request = orjson.loads(body)
         if not isinstance(request, dict):
             raise _Decline

@@ -1,8 +1,8 @@
 """The registry as serving needs it: plain, immutable metadata per project, cached
 in-process and rebuilt the moment the project changes.
 
-Every request costs one single-row query, `SELECT id, version, updated_at FROM
-catalog_project WHERE name = ...`; when the pair (version, updated_at) differs from the
+Every request costs one single-row query, `SELECT id, version, updated_at, <access
+epoch> FROM catalog_project WHERE name = ...` (`locate`); when the pair (version, updated_at) differs from the
 cached snapshot's, the snapshot is rebuilt (about ten queries, once per change per
 process). `Project.version` is bumped (and `updated_at` set) in the same statement by
 every apply, admin edit and registry-API write, so a change is visible to the very
@@ -154,11 +154,7 @@ _snapshots: dict[int, RegistrySnapshot] = {}
 
 _PROJECT_TABLE = Project._meta.db_table
 # Raw SQL on the hot path: the ORM would cost more to compile the statement than to run it.
-_BY_NAME = f"SELECT id, version, updated_at FROM {_PROJECT_TABLE} WHERE name = %s"  # noqa: S608 - a constant
-_FIRST_TWO = f"SELECT id, name, version, updated_at FROM {_PROJECT_TABLE} ORDER BY id LIMIT 2"  # noqa: S608
-
-
-# The fast path's one query: the project's version and the access epoch together.
+# The one query of every serving request: the project's version and the access epoch together.
 _BY_NAME_WITH_EPOCH = f"SELECT id, version, updated_at, ({_EPOCH_SQL}) FROM {_PROJECT_TABLE} WHERE name = %s"  # noqa: S608
 _FIRST_TWO_WITH_EPOCH = (
     f"SELECT id, name, version, updated_at, ({_EPOCH_SQL}) FROM {_PROJECT_TABLE} ORDER BY id LIMIT 2"  # noqa: S608
@@ -167,21 +163,27 @@ _BY_NAME_WITH_EPOCH_QMARK = _BY_NAME_WITH_EPOCH.replace("%s", "?")
 _permission_rules: dict[int, tuple[Any, tuple[PermissionRule, ...]]] = {}
 
 
-def locate(name: str | None) -> tuple[ProjectRef | None, int]:
+def locate(name: str | None, *, on_driver: bool = True) -> tuple[ProjectRef | None, int]:
     """The named project (or the only one, for no name) and the access epoch, in one
     round trip; (None, epoch) when there is no such project.
 
-    On the driver's own connection: Django's cursor wrapper would add a third to the
-    cost of this one-row query, which every fast-path request makes."""
-    connection.ensure_connection()
-    raw = connection.connection
-    qmark = connection.vendor == "sqlite"
+    `on_driver`: on the driver's own connection, as the fast path runs it (Django's
+    cursor wrapper adds a third to the cost of this one-row query); otherwise through
+    Django's cursor, so the DRF views' query stays visible to query logging and counts."""
+    if on_driver:
+        connection.ensure_connection()
+        raw = connection.connection
+        qmark = connection.vendor == "sqlite"
+        if name:
+            rows = raw.execute(_BY_NAME_WITH_EPOCH_QMARK if qmark else _BY_NAME_WITH_EPOCH, [name]).fetchall()
+        else:
+            rows = raw.execute(_FIRST_TWO_WITH_EPOCH).fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(*((_BY_NAME_WITH_EPOCH, [name]) if name else (_FIRST_TWO_WITH_EPOCH,)))
+            rows = cursor.fetchall()
     if name:
-        row = raw.execute(_BY_NAME_WITH_EPOCH_QMARK if qmark else _BY_NAME_WITH_EPOCH, [name]).fetchone()
-        if row is None:
-            return None, 0
-        return ProjectRef(row[0], name, row[1], row[2]), row[3] or 0
-    rows = raw.execute(_FIRST_TWO_WITH_EPOCH).fetchall()
+        return (ProjectRef(rows[0][0], name, rows[0][1], rows[0][2]), rows[0][3] or 0) if rows else (None, 0)
     if len(rows) != 1:
         return None, 0
     row = rows[0]
@@ -202,19 +204,13 @@ def permission_rules(project: ProjectRef, epoch: int) -> tuple[PermissionRule, .
 
 
 def project_ref(name: str) -> ProjectRef | None:
-    """The project's identity and version: the one query every request makes."""
-    with connection.cursor() as cursor:
-        cursor.execute(_BY_NAME, [name])
-        row = cursor.fetchone()
-    return None if row is None else ProjectRef(row[0], name, row[1], row[2])
+    """The project's identity and version (locate, through Django's cursor)."""
+    return locate(name, on_driver=False)[0]
 
 
 def only_project() -> ProjectRef | None:
     """The project, when exactly one exists (a request that names none means it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_FIRST_TWO)
-        rows = cursor.fetchall()
-    return ProjectRef(*rows[0]) if len(rows) == 1 else None
+    return locate(None, on_driver=False)[0]
 
 
 def snapshot(project: ProjectRef) -> RegistrySnapshot:

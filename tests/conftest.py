@@ -23,10 +23,15 @@ def make_user(db):
 
 
 @pytest.fixture(autouse=True)
-def _forget_verified_bearer_tokens():
-    """Tests reconfigure providers and reuse token texts: no verified token carries over."""
+def _no_process_cache_carries_over():
+    """Tests reconfigure providers, reuse token texts and reuse project ids in fresh
+    databases: no verified token and no registry snapshot carries over from one test to
+    the next."""
     from access.identity import bearer_cache
+    from serving import registry_cache
 
     bearer_cache.clear()
+    registry_cache.clear()
     yield
     bearer_cache.clear()
+    registry_cache.clear()

@@ -57,16 +57,21 @@ def bearer_verifiers() -> Sequence[Verifier]:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer` header; None for no header or another scheme.
+    """The token of a request's `Authorization: Bearer` header (token_from_header)."""
+    return token_from_header(get_authorization_header(request))
+
+
+def token_from_header(header: bytes) -> str | None:
+    """The token of an `Authorization` header value; None for no header or another scheme.
 
     A Bearer header without a token (or with spaces inside it) is a malformed token: 401."""
-    header = get_authorization_header(request).split(None, 1)
-    if not header or header[0].lower() != b"bearer":
+    parts = header.split(None, 1)
+    if not parts or parts[0].lower() != b"bearer":
         return None
-    if len(header) != 2:
+    if len(parts) != 2:
         raise invalid_token()
     try:
-        token = header[1].decode("ascii").strip()
+        token = parts[1].decode("ascii").strip()
     except UnicodeDecodeError:
         raise invalid_token() from None
     if not token or " " in token:

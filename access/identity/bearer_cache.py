@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 
-from access.principals import Principal, principal_for
+from access.principals import MEMOS, Principal, principal_for
 
 MAX_ENTRIES = 10_000
 _lock = threading.Lock()
@@ -49,10 +49,17 @@ class CachedIdentity:
 
     def request_user(self) -> Any:
         """A copy of the user for one request, its principal already known."""
-        user = copy.copy(self.user)
-        user.__dict__.pop("_larder_permissions", None)
+        user = _without_memos(self.user)
         user._larder_principal = self.principal
         return user
+
+
+def _without_memos(user: Any) -> Any:
+    """A copy of `user` without access.principals' per-request memos."""
+    user = copy.copy(user)
+    for attr in MEMOS:
+        user.__dict__.pop(attr, None)
+    return user
 
 
 def _key(token: str) -> bytes:
@@ -95,9 +102,7 @@ def remember(token: str, epoch: int, user: Any, auth_info: Any, verifier: Any) -
         ttl = min(ttl, left)
     if ttl <= 0:
         return
-    cached_user = copy.copy(user)
-    cached_user.__dict__.pop("_larder_permissions", None)
-    cached_user.__dict__.pop("_larder_principal", None)
+    cached_user = _without_memos(user)
     entry = CachedIdentity(cached_user, auth_info, principal_for(cached_user), epoch, time.monotonic() + ttl, verifier)
     with _lock:
         if len(_entries) >= MAX_ENTRIES:

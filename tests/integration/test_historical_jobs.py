@@ -27,7 +27,6 @@ from access.identity.personal_tokens import issue_token
 from catalog.repo import apply, load_repo
 from catalog.repo.testing import write_repo
 from larder.celery import app as celery_app
-from serving import registry_cache
 from serving.historical.models import HistoricalJob
 from tests.historical_data import ENTITY_ROWS, PROJECT, apply_repo, at, expected_conv, iso, post, request_body
 
@@ -137,13 +136,6 @@ def worker(worker_process, data_dir, offline_dsn) -> Iterator[subprocess.Popen]:
         pytest.fail(f"the Celery worker died:\n{log.read_text(errors='replace')[-3000:]}")
     with publishing_to(url):
         yield process
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

@@ -11,17 +11,9 @@ from larder_client import AuthenticationError, Client, Conflict, InvalidRequest,
 from access.identity.personal_tokens import issue_token
 from catalog.models import SavedDataset
 from larder.celery import app as celery_app
-from serving import registry_cache
 from tests.historical_data import ENTITY_ROWS, PROJECT, apply_repo, expected_conv
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

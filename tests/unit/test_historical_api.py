@@ -18,7 +18,6 @@ from django.test import Client
 from access.identity.personal_tokens import issue_token
 from catalog.models import RegistryChange, SavedDataset
 from larder.celery import app as celery_app
-from serving import registry_cache
 from serving.historical.entity_sql import check_select
 from serving.historical.models import HistoricalJob
 from serving.historical.tasks import run_historical_job
@@ -38,13 +37,6 @@ from tests.historical_data import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()  # test databases reuse project ids
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

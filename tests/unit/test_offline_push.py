@@ -9,18 +9,10 @@ import pytest
 from django.test import Client
 
 from access.identity.personal_tokens import issue_token
-from serving import registry_cache
 from tests.historical_data import PROJECT, apply_repo, at, iso, post
 
 pytestmark = pytest.mark.django_db
 PUSH = "/push"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

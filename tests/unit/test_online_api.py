@@ -15,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 
 from access.identity.personal_tokens import issue_token
 from catalog.models import Project
-from serving import registry_cache
 from serving.convert import rfc3339
 from tests.online_api_data import (
     FRESH,
@@ -33,13 +32,6 @@ from tests.online_api_data import (
 pytestmark = pytest.mark.django_db
 URL = "/get-online-features"
 EPOCH = "1970-01-01T00:00:00Z"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()  # test databases reuse project ids
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

@@ -6,18 +6,10 @@ import pytest
 from django.test import Client
 
 from access.identity.personal_tokens import issue_token
-from serving import registry_cache
 from tests.online_api_data import FRESH, NOW, PROJECT, apply_repo, columns, count, feast_error, post
 
 pytestmark = pytest.mark.django_db
 PUSH, WRITE, READ = "/push", "/write-to-online-store", "/get-online-features"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()
-    yield
-    registry_cache.clear()
 
 
 @pytest.fixture

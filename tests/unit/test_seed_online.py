@@ -17,20 +17,12 @@ from access.identity.personal_tokens import issue_token
 from catalog.models import Project
 from catalog.repo import apply, load_repo
 from examples.driver_stats import generate as gen
-from serving import registry_cache
 from serving.seed import latest_per_entity
 from tests.online_api_data import columns, post
 
 pytestmark = pytest.mark.django_db
 REPO = Path(__file__).resolve().parents[2] / "examples" / "driver_stats"
 TS = pa.timestamp("us", tz="UTC")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry_cache():
-    registry_cache.clear()
-    yield
-    registry_cache.clear()
 
 
 def at(hour: int) -> datetime:
